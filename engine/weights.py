@@ -1,0 +1,98 @@
+"""Model weights: resolve a checkpoint (path or URL), verify its sha256, load it safely.
+
+Checkpoints load from safetensors or with ``torch.load(weights_only=True)``; nothing else is
+unpickled. A checkpoint that cannot be found or fetched raises :class:`ModelWeightsError` in one
+line naming the file to provide and the config key to set.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlparse
+
+from ovlabel.engine.errors import ModelWeightsError
+
+log = logging.getLogger(__name__)
+REMOTE_SCHEMES = ("http", "https", "gs", "s3")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("OVLABEL_CACHE", Path.home() / ".cache" / "ovlabel"))
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] = None) -> Path:
+    """A local path for ``location`` (downloading a URL into the cache once), sha256-verified.
+
+    ``key`` is the config key that names the checkpoint, quoted in error messages.
+    """
+    name = Path(urlparse(location).path).name or "checkpoint"
+    if urlparse(location).scheme in REMOTE_SCHEMES:
+        path = cache_dir() / "checkpoints" / name
+        if not path.is_file():
+            _download(location, path, key)
+    else:
+        path = Path(location).expanduser()
+        if not path.is_file():
+            raise ModelWeightsError(f"checkpoint file {str(path)!r} not found; provide {name} and set {key}=/path/to/{name}")
+    if expected_sha256:
+        actual = sha256_file(path)
+        if actual != expected_sha256.lower():
+            raise ModelWeightsError(f"checkpoint {str(path)!r} has sha256 {actual}, expected {expected_sha256} "
+                                    f"({key}_sha256); replace the file or fix the hash")
+    return path
+
+
+def _download(url: str, path: Path, key: str) -> None:
+    import fsspec
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    try:
+        with fsspec.open(url, "rb") as src, open(tmp, "wb") as dst:
+            for chunk in iter(lambda: src.read(1 << 22), b""):
+                dst.write(chunk)
+    except Exception as exc:  # noqa: BLE001 - any transport error means the same thing to the user
+        tmp.unlink(missing_ok=True)
+        raise ModelWeightsError(f"cannot fetch {url} ({type(exc).__name__}); download {path.name} by hand and "
+                                f"set {key}=/path/to/{path.name}") from None
+    tmp.replace(path)
+
+
+def load_state_dict(path: str | Path) -> dict[str, Any]:
+    """Tensors from a .safetensors file or a torch checkpoint, never unpickling code."""
+    import torch
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelWeightsError(f"checkpoint {str(path)!r} cannot be loaded with weights_only=True ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200]}); convert it to safetensors") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelWeightsError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested

@@ -1,0 +1,143 @@
+"""The Arrow schemas of ovlabel's output: the single source of truth.
+
+Imports only pyarrow. Every shard carries ``ovlabel.schema_version`` in its Arrow metadata;
+:func:`validate_shard` checks a written file against the schema it claims.
+
+Layout of a labels row (one per image)::
+
+    image_id, image_uri, width, height, captions: list<string>,
+    scene: string (label of the root segment),
+    segments: list<struct{segment_id, parent_id, level, label, phrase, caption_index,
+                          char_span: list<int32>[2], score, clip_similarity, source,
+                          mask: struct{size: list<int32>[2] (h, w), counts: string (COCO RLE)},
+                          bbox_xywh: list<float32>[4], area, predicted_iou, stability_score}>,
+    provenance: struct{pipeline_version, schema_version, mask_generator, clip_model, run_id}
+
+``level`` is 'scene' | 'object' | 'part'; the scene root has ``parent_id`` null and covers the
+whole image. ``source`` says why a segment was kept: 'image' (the root), 'caption' or 'lexicon'.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = "1"
+VERSION_KEY = b"ovlabel.schema_version"
+KIND_KEY = b"ovlabel.kind"
+LEVELS = ("scene", "object", "part")
+SOURCES = ("image", "caption", "lexicon")
+
+RLE_TYPE = pa.struct([
+    pa.field("size", pa.list_(pa.int32(), 2), nullable=False),
+    pa.field("counts", pa.string(), nullable=False),
+])
+
+SEGMENT_TYPE = pa.struct([
+    pa.field("segment_id", pa.int32(), nullable=False),
+    pa.field("parent_id", pa.int32()),
+    pa.field("level", pa.string(), nullable=False),
+    pa.field("label", pa.string(), nullable=False),
+    pa.field("phrase", pa.string()),
+    pa.field("caption_index", pa.int32()),
+    pa.field("char_span", pa.list_(pa.int32(), 2)),
+    pa.field("score", pa.float32(), nullable=False),
+    pa.field("clip_similarity", pa.float32()),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("mask", RLE_TYPE, nullable=False),
+    pa.field("bbox_xywh", pa.list_(pa.float32(), 4), nullable=False),
+    pa.field("area", pa.int64(), nullable=False),
+    pa.field("predicted_iou", pa.float32()),
+    pa.field("stability_score", pa.float32()),
+])
+
+PROVENANCE_TYPE = pa.struct([
+    pa.field("pipeline_version", pa.string()),
+    pa.field("schema_version", pa.string()),
+    pa.field("mask_generator", pa.string()),
+    pa.field("clip_model", pa.string()),
+    pa.field("run_id", pa.string()),
+])
+
+
+def _with_metadata(fields: list[pa.Field], kind: str) -> pa.Schema:
+    return pa.schema(fields, metadata={VERSION_KEY: SCHEMA_VERSION.encode(), KIND_KEY: kind.encode()})
+
+
+LABELS_SCHEMA = _with_metadata([
+    pa.field("image_id", pa.string(), nullable=False),
+    pa.field("image_uri", pa.string(), nullable=False),
+    pa.field("width", pa.int32(), nullable=False),
+    pa.field("height", pa.int32(), nullable=False),
+    pa.field("captions", pa.list_(pa.string()), nullable=False),
+    pa.field("scene", pa.string(), nullable=False),
+    pa.field("segments", pa.list_(pa.field("item", SEGMENT_TYPE, nullable=False)), nullable=False),
+    pa.field("provenance", PROVENANCE_TYPE, nullable=False),
+], "labels")
+
+ERRORS_SCHEMA = _with_metadata([
+    pa.field("image_id", pa.string()),
+    pa.field("image_uri", pa.string()),
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("error_type", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+    pa.field("input_row", pa.string(), nullable=False),
+    pa.field("run_id", pa.string()),
+], "errors")
+
+SCHEMAS = {"labels": LABELS_SCHEMA, "errors": ERRORS_SCHEMA}
+
+
+class SchemaValidationError(ValueError):
+    """A shard does not match the ovlabel schema it claims; the message names the first problem."""
+
+
+def validate_shard(path: str | Path, kind: str | None = None) -> int:
+    """Validate a Parquet shard against its ovlabel schema; return its row count.
+
+    ``kind`` ('labels' | 'errors') defaults to the kind recorded in the shard's metadata.
+    Checks the schema version, the column types, and the row-level invariants of labels
+    (levels, sources, one scene root per image, parents that exist, scores in [0, 1]).
+    """
+    table = pq.read_table(str(path))
+    meta = table.schema.metadata or {}
+    version = meta.get(VERSION_KEY, b"").decode()
+    if version != SCHEMA_VERSION:
+        raise SchemaValidationError(f"{path}: schema version {version or 'missing'!r}, expected {SCHEMA_VERSION!r}")
+    kind = kind or meta.get(KIND_KEY, b"").decode()
+    if kind not in SCHEMAS:
+        raise SchemaValidationError(f"{path}: unknown shard kind {kind!r}; pass kind='labels' or 'errors'")
+    expected = SCHEMAS[kind]
+    if not table.schema.equals(expected, check_metadata=False):
+        raise SchemaValidationError(f"{path}: columns differ from the {kind} schema v{SCHEMA_VERSION}:\n"
+                                    f"got {table.schema.to_string(show_schema_metadata=False)}")
+    if kind == "labels":
+        for row in table.to_pylist():
+            _check_labels_row(row)
+    return table.num_rows
+
+
+def _check_labels_row(row: dict[str, Any]) -> None:
+    segments = row["segments"]
+    ids = {s["segment_id"] for s in segments}
+    if len(ids) != len(segments):
+        raise SchemaValidationError(f"image {row['image_id']}: duplicate segment ids")
+    roots = [s for s in segments if s["parent_id"] is None]
+    if len(roots) != 1 or roots[0]["level"] != "scene":
+        raise SchemaValidationError(f"image {row['image_id']}: expected exactly one scene root, got {len(roots)}")
+    by_id = {s["segment_id"]: s for s in segments}
+    for s in segments:
+        if s["level"] not in LEVELS or s["source"] not in SOURCES:
+            raise SchemaValidationError(f"image {row['image_id']}: bad level/source {s['level']!r}/{s['source']!r}")
+        if not 0.0 <= s["score"] <= 1.0:
+            raise SchemaValidationError(f"image {row['image_id']}: score {s['score']} outside [0, 1]")
+        if list(s["mask"]["size"]) != [row["height"], row["width"]]:
+            raise SchemaValidationError(f"image {row['image_id']}: mask size {s['mask']['size']} is not (h, w)")
+        if s["parent_id"] is not None:
+            parent = by_id.get(s["parent_id"])
+            want = {"object": "scene", "part": "object"}.get(s["level"])
+            if parent is None or parent["level"] != want:
+                raise SchemaValidationError(
+                    f"image {row['image_id']}: {s['level']} segment {s['segment_id']} needs a {want} parent")
