@@ -1,0 +1,85 @@
+"""Region crops for CLIP, shared by inference and by demo-model training (so both see the same pixels).
+
+Images are (H, W, 3) uint8 RGB; masks are (H, W) bool; crops come out as (S, S, 3) uint8, the
+region's box padded to a square with CLIP's mean colour and resized to S.
+
+Modes (a registry of small functions, ``CROP_MODES``):
+    masked  box crop, background filled with CLIP's mean colour (OVSeg)
+    box     plain box crop, box enlarged x1.2 (Semantic-Segment-Anything)
+    blend   box enlarged x1.2, background dimmed towards the mean colour, context kept
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+CLIP_MEAN_RGB = np.array([0.48145466, 0.4578275, 0.40821073]) * 255.0
+MEAN_COLOUR = np.round(CLIP_MEAN_RGB).astype(np.uint8)
+BLEND_KEEP = 0.35  # fraction of the original pixel kept outside the mask in 'blend' mode
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Tight XYXY box (exclusive end) of a non-empty mask."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    if len(ys) == 0:
+        raise ValueError("empty mask has no box")
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
+def enlarge_box(box: tuple[int, int, int, int], factor: float, width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
+    return (max(0, int(np.floor(cx - hw))), max(0, int(np.floor(cy - hh))),
+            min(width, int(np.ceil(cx + hw))), min(height, int(np.ceil(cy + hh))))
+
+
+def _square(patch: np.ndarray, size: int) -> np.ndarray:
+    h, w = patch.shape[:2]
+    side = max(h, w)
+    canvas = np.empty((side, side, 3), dtype=np.uint8)
+    canvas[:] = MEAN_COLOUR
+    y, x = (side - h) // 2, (side - w) // 2
+    canvas[y:y + h, x:x + w] = patch
+    return np.asarray(Image.fromarray(canvas).resize((size, size), Image.BICUBIC))
+
+
+def _masked(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    x0, y0, x1, y1 = mask_box(mask)
+    patch = image[y0:y1, x0:x1].copy()
+    patch[~mask[y0:y1, x0:x1]] = MEAN_COLOUR
+    return patch
+
+
+def _box(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    x0, y0, x1, y1 = enlarge_box(mask_box(mask), 1.2, image.shape[1], image.shape[0])
+    return image[y0:y1, x0:x1]
+
+
+def _blend(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    x0, y0, x1, y1 = enlarge_box(mask_box(mask), 1.2, image.shape[1], image.shape[0])
+    patch = image[y0:y1, x0:x1].astype(np.float32)
+    outside = ~mask[y0:y1, x0:x1]
+    patch[outside] = patch[outside] * BLEND_KEEP + CLIP_MEAN_RGB * (1 - BLEND_KEEP)
+    return np.clip(patch + 0.5, 0, 255).astype(np.uint8)
+
+
+CROP_MODES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "masked": _masked,
+    "box": _box,
+    "blend": _blend,
+}
+
+
+def crop_region(image: np.ndarray, mask: np.ndarray, mode: str = "masked", size: int = 224) -> np.ndarray:
+    """The (size, size, 3) uint8 crop of ``mask`` in ``image`` for CLIP."""
+    if mode not in CROP_MODES:
+        raise ValueError(f"unknown crop mode {mode!r}; choose one of {sorted(CROP_MODES)}")
+    return _square(CROP_MODES[mode](image, mask), size)
+
+
+def crop_image(image: np.ndarray, size: int = 224) -> np.ndarray:
+    """The whole image padded to a square and resized (scene scoring)."""
+    return _square(image, size)
