@@ -76,6 +76,15 @@ class SuperpixelConfig(_Section):
     min_size: int = 20
     max_side: int = Field(512, ge=16, description="images are segmented at most this large")
     min_area_fraction: float = 0.0005
+    colour_spaces: tuple[Literal["rgb", "hsv", "lab", "rgi", "hue", "intensity"], ...] = Field(
+        ("hsv", "lab"), min_length=1, description="one Felzenszwalb over-segmentation per colour space and scale")
+    scale_factors: tuple[float, ...] = Field(
+        (0.5, 1.0), min_length=1, description="Felzenszwalb k values, as multiples of `scale`")
+    similarities: tuple[Literal["ctsf", "tsf", "cs", "ts", "f", "s"], ...] = Field(
+        ("ctsf", "tsf"), min_length=1,
+        description="merge similarities: c(olour) t(exture) s(ize) f(ill) terms, one hierarchy each")
+    dedupe_iou: float = Field(0.9, gt=0, le=1, description="drop a proposal this similar to a better-ranked one")
+    seed: int = 0  # the ranking's random jitter (selective search); fixed, so output is deterministic
 
 
 class PrecomputedConfig(_Section):
@@ -123,7 +132,7 @@ class MatchingConfig(_Section):
 class OutputConfig(_Section):
     num_shards: int = Field(4, ge=1)
     compression: str = "zstd"
-    rows_per_row_group: int = Field(64, ge=1)
+    rows_per_row_group: int = Field(16, ge=1)
 
 
 class DemoConfig(_Section):

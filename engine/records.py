@@ -83,6 +83,33 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Match:
+    """A mask chosen for a noun. ``parent_match`` indexes the whole's match in the same list (parts only)."""
+
+    mask_index: int
+    level: str  # 'object' | 'part'
+    label: str
+    score: float
+    similarity: float
+    source: str  # 'caption' | 'lexicon'
+    noun: Optional[Noun] = None
+    caption_index: Optional[int] = None
+    parent_match: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ImageMatches:
+    """Matching's verdict for one image: the scene root and the masks chosen for nouns.
+
+    ``masks`` is the candidate set that ``Match.mask_index`` indexes.
+    """
+
+    root: Segment
+    matches: tuple[Match, ...]
+    masks: MaskBatch
+
+
+@dataclass(frozen=True)
 class ImageBundle:
     """Everything known about one input as it moves through the stages."""
 
@@ -90,6 +117,7 @@ class ImageBundle:
     parses: tuple[CaptionParse, ...] = ()
     image: Optional[np.ndarray] = field(default=None, repr=False)
     masks: Optional[MaskBatch] = field(default=None, repr=False)
+    matches: Optional[ImageMatches] = field(default=None, repr=False)
     segments: tuple[Segment, ...] = ()
 
     @property

@@ -8,9 +8,9 @@ Layout of a labels row (one per image)::
     image_id, image_uri, width, height, captions: list<string>,
     scene: string (label of the root segment),
     segments: list<struct{segment_id, parent_id, level, label, phrase, caption_index,
-                          char_span: list<int32>[2], score, clip_similarity, source,
-                          mask: struct{size: list<int32>[2] (h, w), counts: string (COCO RLE)},
-                          bbox_xywh: list<float32>[4], area, predicted_iou, stability_score}>,
+                          char_span: list<int32> (start, end), score, clip_similarity, source,
+                          mask: struct{size: list<int32> (h, w), counts: string (COCO RLE)},
+                          bbox_xywh: list<float32> (x, y, w, h), area, predicted_iou, stability_score}>,
     provenance: struct{pipeline_version, schema_version, mask_generator, clip_model, run_id}
 
 ``level`` is 'scene' | 'object' | 'part'; the scene root has ``parent_id`` null and covers the
@@ -31,7 +31,7 @@ LEVELS = ("scene", "object", "part")
 SOURCES = ("image", "caption", "lexicon")
 
 RLE_TYPE = pa.struct([
-    pa.field("size", pa.list_(pa.int32(), 2), nullable=False),
+    pa.field("size", pa.list_(pa.int32()), nullable=False),
     pa.field("counts", pa.string(), nullable=False),
 ])
 
@@ -42,12 +42,12 @@ SEGMENT_TYPE = pa.struct([
     pa.field("label", pa.string(), nullable=False),
     pa.field("phrase", pa.string()),
     pa.field("caption_index", pa.int32()),
-    pa.field("char_span", pa.list_(pa.int32(), 2)),
+    pa.field("char_span", pa.list_(pa.int32())),
     pa.field("score", pa.float32(), nullable=False),
     pa.field("clip_similarity", pa.float32()),
     pa.field("source", pa.string(), nullable=False),
     pa.field("mask", RLE_TYPE, nullable=False),
-    pa.field("bbox_xywh", pa.list_(pa.float32(), 4), nullable=False),
+    pa.field("bbox_xywh", pa.list_(pa.float32()), nullable=False),
     pa.field("area", pa.int64(), nullable=False),
     pa.field("predicted_iou", pa.float32()),
     pa.field("stability_score", pa.float32()),
@@ -133,6 +133,8 @@ def _check_labels_row(row: dict[str, Any]) -> None:
             raise SchemaValidationError(f"image {row['image_id']}: bad level/source {s['level']!r}/{s['source']!r}")
         if not 0.0 <= s["score"] <= 1.0:
             raise SchemaValidationError(f"image {row['image_id']}: score {s['score']} outside [0, 1]")
+        if len(s["bbox_xywh"]) != 4 or (s["char_span"] is not None and len(s["char_span"]) != 2):
+            raise SchemaValidationError(f"image {row['image_id']}: bbox_xywh needs 4 values, char_span 2")
         if list(s["mask"]["size"]) != [row["height"], row["width"]]:
             raise SchemaValidationError(f"image {row['image_id']}: mask size {s['mask']['size']} is not (h, w)")
         if s["parent_id"] is not None:

@@ -1,0 +1,164 @@
+"""Region and text embeddings with open_clip, behind the :class:`RegionEmbedder` protocol.
+
+Model and preprocessing are built together: crops are made by :mod:`ovlabel.engine.crops` at the
+model's input size and normalised with the model's own mean/std. Text embeddings are the
+L2-normalised mean over a prompt ensemble of L2-normalised template embeddings, cached per
+label for the life of the embedder (labels repeat heavily across images).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ovlabel.engine.config import CONFIG_DIR, ClipConfig
+from ovlabel.engine.errors import ConfigError, ModelWeightsError
+from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class RegionEmbedder(Protocol):
+    """Embeds square crops and labels into one space.
+
+    ``crop_size``: the side S of the (N, S, S, 3) uint8 crops :meth:`embed_crops` takes.
+    Both methods return L2-normalised float32 rows; ``logit_scale`` is the model's temperature.
+    """
+
+    crop_size: int
+    logit_scale: float
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray: ...
+
+    def embed_labels(self, labels: Sequence[str]) -> np.ndarray: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+
+def _model_config_file(cfg: ClipConfig) -> Optional[Path]:
+    if cfg.model_config_file is None:
+        bundled = CONFIG_DIR / "models" / f"{cfg.model}.json"
+        return bundled if bundled.is_file() else None
+    path = Path(cfg.model_config_file)
+    if not path.is_absolute() and not path.is_file():
+        path = CONFIG_DIR / "models" / path.name
+    if not path.is_file():
+        raise ConfigError(f"clip.model_config_file {cfg.model_config_file!r} not found; point it at an open_clip model JSON")
+    return path
+
+
+def _strip_prefix(state: dict[str, Any]) -> dict[str, Any]:
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Optional[str]]:
+    """(open_clip model in eval mode, tokenizer, checkpoint sha256 or None)."""
+    import open_clip
+    import torch
+
+    config_file = _model_config_file(cfg)
+    if config_file is not None:
+        open_clip.add_model_config(config_file)
+    if cfg.model not in open_clip.list_models():
+        raise ConfigError(f"unknown open_clip model {cfg.model!r}; see open_clip.list_models() or set clip.model_config_file")
+    torch.manual_seed(cfg.seed)
+    sha: Optional[str] = None
+    if cfg.checkpoint is not None:
+        model = open_clip.create_model(cfg.model, pretrained=None)
+        path = resolve_checkpoint(cfg.checkpoint, "clip.checkpoint", cfg.checkpoint_sha256)
+        try:
+            model.load_state_dict(_strip_prefix(load_state_dict(path)))
+        except RuntimeError as exc:
+            raise ModelWeightsError(f"checkpoint {str(path)!r} does not fit open_clip model {cfg.model!r} "
+                                    f"({str(exc).splitlines()[0][:160]}); check clip.model") from None
+        sha = cfg.checkpoint_sha256 or sha256_file(path)
+    elif cfg.random_weights or cfg.pretrained is None:
+        if not cfg.random_weights:
+            raise ModelWeightsError(f"no CLIP weights configured for {cfg.model!r}; set clip.pretrained=TAG or "
+                                    f"clip.checkpoint=/path/to/open_clip_model.safetensors")
+        model = open_clip.create_model(cfg.model, pretrained=None)
+    else:
+        model = _create_pretrained(cfg)
+    return model.to(device).eval(), open_clip.get_tokenizer(cfg.model), sha
+
+
+def _create_pretrained(cfg: ClipConfig) -> Any:
+    import open_clip
+
+    try:
+        return open_clip.create_model(cfg.model, pretrained=cfg.pretrained, require_pretrained=True)
+    except Exception as exc:  # noqa: BLE001 - hub/network/format errors all mean: provide the file
+        log.debug("open_clip pretrained load failed", exc_info=True)
+        raise ModelWeightsError(
+            f"cannot fetch open_clip weights {cfg.model}/{cfg.pretrained} ({type(exc).__name__}); download "
+            f"open_clip_model.safetensors for {cfg.model} ({cfg.pretrained}) and set clip.checkpoint=/path/to/it") from None
+
+
+class OpenClipEmbedder:
+    """:class:`RegionEmbedder` over any open_clip model; bf16 autocast on CUDA."""
+
+    def __init__(self, cfg: ClipConfig, device: str = "cpu") -> None:
+        import torch
+
+        self.cfg = cfg
+        self.device = device
+        self.model, self.tokenizer, self.checkpoint_sha256 = build_clip_model(cfg, device)
+        size = self.model.visual.image_size
+        self.crop_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        pp = getattr(self.model.visual, "preprocess_cfg", {}) or {}
+        mean = pp.get("mean", (0.48145466, 0.4578275, 0.40821073))
+        std = pp.get("std", (0.26862954, 0.26130258, 0.27577711))
+        self._mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255.0
+        self._std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255.0
+        self.logit_scale = float(self.model.logit_scale.exp().item())
+        self._text_cache: dict[str, np.ndarray] = {}
+
+    def _autocast(self) -> Any:
+        import torch
+
+        enabled = self.device.startswith("cuda")
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled) if enabled else torch.autocast("cpu", enabled=False)
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 -> (N, D) float32, L2-normalised."""
+        import torch
+
+        out = []
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(crops), self.cfg.batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(crops[start:start + self.cfg.batch_size])).to(self.device)
+                x = (x.permute(0, 3, 1, 2).float() - self._mean) / self._std
+                feats = self.model.encode_image(x).float()
+                out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
+        dim = self.model.text_projection.shape[-1] if hasattr(self.model, "text_projection") else 0
+        return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
+
+    def embed_labels(self, labels: Sequence[str]) -> np.ndarray:
+        """(L,) labels -> (L, D) prompt-ensemble embeddings, cached per label."""
+        missing = [label for label in dict.fromkeys(labels) if label not in self._text_cache]
+        if missing:
+            self._text_cache.update(zip(missing, self._encode_labels(missing)))
+        return np.stack([self._text_cache[label] for label in labels]) if labels else np.zeros((0, 0), np.float32)
+
+    def _encode_labels(self, labels: Sequence[str]) -> np.ndarray:
+        import torch
+
+        templates = self.cfg.templates
+        prompts = [t.format(label) for label in labels for t in templates]
+        chunks = []
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(prompts), 256):
+                tokens = self.tokenizer(prompts[start:start + 256]).to(self.device)
+                chunks.append(torch.nn.functional.normalize(self.model.encode_text(tokens).float(), dim=-1))
+        per_prompt = torch.cat(chunks).view(len(labels), len(templates), -1)
+        return torch.nn.functional.normalize(per_prompt.mean(dim=1), dim=-1).cpu().numpy()
+
+    def describe(self) -> dict[str, object]:
+        return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
+                "checkpoint_sha256": self.checkpoint_sha256, "crop_mode": self.cfg.crop_mode,
+                "templates": len(self.cfg.templates), "random_weights": self.cfg.random_weights}

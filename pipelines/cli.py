@@ -1,0 +1,78 @@
+"""The ``ovlabel`` command line.
+
+``ovlabel run --config configs/X.yaml --input MANIFEST --output DIR [key=value ...] [--beam-option ...]``
+
+Arguments of the form ``key=value`` override config keys; anything starting with ``--`` that
+ovlabel does not know passes through to Beam (``--runner=PortableRunner``, ``--job_endpoint=...``).
+Expected failures (bad config, missing manifest, non-empty output) exit 2 with one line.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from ovlabel.engine.config import load_config
+from ovlabel.engine.errors import OvlabelError
+
+log = logging.getLogger("ovlabel")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ovlabel", description="Open-vocabulary segmentation pseudo-labels from captions.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="label a manifest of image-caption pairs")
+    run.add_argument("--config", required=True, help="YAML config (see configs/)")
+    run.add_argument("--input", help="manifest: .jsonl, .csv or .parquet (default: input.manifest from the config)")
+    run.add_argument("--output", required=True, help="output folder (local path or fsspec URI)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    mode.add_argument("--resume", action="store_true", help="process only inputs with no label or error row yet")
+    run.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def split_extra(extra: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(config overrides 'key=value', Beam options '--x')."""
+    overrides, beam_args = [], []
+    for arg in extra:
+        (beam_args if arg.startswith("-") else overrides).append(arg)
+    return overrides, beam_args
+
+
+def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.pipelines.inputs import resolve_input
+    from ovlabel.pipelines.pipeline import run
+
+    overrides, beam_args = split_extra(extra)
+    cfg = load_config(args.config, overrides)
+    manifest = resolve_input(cfg, args.input)
+    summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume)
+    log.info("labelled %d of %d inputs, %d error rows %s", summary.labeled_rows, summary.input_rows,
+             summary.error_rows, summary.errors_by_stage or "")
+    sys.stdout.write(f"ovlabel: {summary.labeled_rows} labelled, {summary.error_rows} errors, "
+                     f"{summary.input_rows} inputs in {summary.seconds:.1f}s\n"
+                     f"  shards: {summary.output}/labels/  errors: {summary.output}/errors/  "
+                     f"run info: {summary.output}/run.json\n")
+    if not summary.balanced:
+        sys.stderr.write("ovlabel: accounting mismatch: labelled + error rows != input rows (see run.json)\n")
+        return 1
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args, extra = _parser().parse_known_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apache_beam", "root", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    try:
+        return _cmd_run(args, extra)
+    except OvlabelError as exc:
+        sys.stderr.write(f"ovlabel: error: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Beam ModelHandlers for the two model stages.
+
+Handlers are pickled with the pipeline: ``__init__`` keeps only config; models load in
+``load_model`` on the worker. ``run_inference`` never lets one bad image fail its batch: when
+the batched call raises, the batch is retried image by image and failures come back as
+:class:`ErrorRecord` results in place of the image's bundle.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar, Union
+
+from apache_beam.ml.inference.base import ModelHandler
+
+from ovlabel.engine.config import ClipConfig, MasksConfig, MatchingConfig
+from ovlabel.engine.records import ErrorRecord, ImageBundle
+
+log = logging.getLogger(__name__)
+Result = Union[ImageBundle, ErrorRecord]
+T = TypeVar("T")
+
+
+def error_from_exception(stage: str, bundle: ImageBundle, exc: BaseException) -> ErrorRecord:
+    return ErrorRecord(image_id=bundle.record.image_id, image_uri=bundle.record.image_uri, stage=stage,
+                       error_type=type(exc).__name__, message=str(exc) or repr(exc), input_row=bundle.record.raw)
+
+
+def run_isolated(stage: str, batch: Sequence[ImageBundle], fn: Callable[[Sequence[ImageBundle]], list[ImageBundle]]) -> list[Result]:
+    """``fn`` over the whole batch; on failure, over each bundle alone so only the bad ones fail."""
+    try:
+        return list(fn(batch))
+    except Exception:  # noqa: BLE001 - isolate below
+        if len(batch) == 1:
+            return [error_from_exception(stage, batch[0], sys.exc_info()[1])]  # type: ignore[arg-type]
+        log.warning("%s: batch of %d failed; retrying image by image", stage, len(batch), exc_info=True)
+    results: list[Result] = []
+    for bundle in batch:
+        try:
+            results.extend(fn([bundle]))
+        except Exception as exc:  # noqa: BLE001 - becomes an error row
+            results.append(error_from_exception(stage, bundle, exc))
+    return results
+
+
+def _bundle_bytes(bundle: ImageBundle) -> int:
+    return int(bundle.image.nbytes) if bundle.image is not None else 1
+
+
+class MaskModelHandler(ModelHandler[ImageBundle, Result, Any]):
+    """GenerateMasks: any engine MaskGenerator (sam / superpixel / precomputed)."""
+
+    def __init__(self, cfg: MasksConfig) -> None:
+        super().__init__()
+        self._cfg = cfg
+
+    def load_model(self) -> Any:
+        from ovlabel.engine.masks import build_mask_generator
+        from ovlabel.engine.weights import pick_device
+
+        return build_mask_generator(self._cfg, pick_device(self._cfg.device))
+
+    def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
+        def generate(bundles: Sequence[ImageBundle]) -> list[ImageBundle]:
+            masks = model.generate([b.image for b in bundles], [b.image_id for b in bundles])
+            return [b.replace(masks=m) for b, m in zip(bundles, masks)]
+
+        return run_isolated("GenerateMasks", batch, generate)
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return {"min_batch_size": 1, "max_batch_size": self._cfg.batch_size}
+
+    def get_num_bytes(self, batch: Sequence[ImageBundle]) -> int:
+        return sum(_bundle_bytes(b) for b in batch)
+
+    def share_model_across_processes(self) -> bool:
+        return self._cfg.generator == "sam" and (self._cfg.accelerator is not None or self._cfg.device.startswith("cuda"))
+
+    def get_metrics_namespace(self) -> str:
+        return "ovlabel.masks"
+
+
+class MatchModelHandler(ModelHandler[ImageBundle, Result, Any]):
+    """MatchRegions: an engine RegionMatcher over an open_clip RegionEmbedder."""
+
+    def __init__(self, clip: ClipConfig, matching: MatchingConfig) -> None:
+        super().__init__()
+        self._clip = clip
+        self._matching = matching
+
+    def load_model(self) -> Any:
+        from ovlabel.engine.clip import OpenClipEmbedder
+        from ovlabel.engine.matching import RegionMatcher
+        from ovlabel.engine.weights import pick_device
+
+        embedder = OpenClipEmbedder(self._clip, pick_device(self._clip.device))
+        return RegionMatcher(embedder, self._matching, self._clip.crop_mode)
+
+    def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
+        from ovlabel.engine.matching import ImageInput
+
+        def match(bundles: Sequence[ImageBundle]) -> list[ImageBundle]:
+            found = model.match_batch([ImageInput(b.image, b.masks, b.parses) for b in bundles])
+            return [b.replace(matches=m) for b, m in zip(bundles, found)]
+
+        return run_isolated("MatchRegions", batch, match)
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return {"min_batch_size": 1, "max_batch_size": self._clip.image_batch_size}
+
+    def get_num_bytes(self, batch: Sequence[ImageBundle]) -> int:
+        return sum(_bundle_bytes(b) for b in batch)
+
+    def share_model_across_processes(self) -> bool:
+        return self._clip.accelerator is not None or self._clip.device.startswith("cuda")
+
+    def get_metrics_namespace(self) -> str:
+        return "ovlabel.clip"

@@ -1,0 +1,106 @@
+"""Assembling and running the labelling pipeline.
+
+ReadManifest -> ValidateRows -> ParseCaptions -> LoadImages -> GenerateMasks -> MatchRegions
+-> BuildHierarchy -> WriteShards, with every stage's dead letters flattened into errors/.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from ovlabel.engine import __version__
+from ovlabel.engine.config import Config
+from ovlabel.engine.manifest import base_dir_of, check_exists, read_rows
+from ovlabel.pipelines import stages
+from ovlabel.pipelines.output import OutputDir, count_by
+from ovlabel.pipelines.provenance import provenance_row, run_metadata
+from ovlabel.schemas import ERRORS_SCHEMA, LABELS_SCHEMA, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+STAGES = ("ValidateRows", "ParseCaptions", "LoadImages", "GenerateMasks", "MatchRegions", "BuildHierarchy")
+
+
+def _write(rows: beam.PCollection, prefix: str, schema: Any, cfg: Config, label: str) -> None:
+    rows | label >> beam.io.WriteToParquet(
+        prefix, schema=schema, codec=cfg.output.compression, num_shards=cfg.output.num_shards,
+        file_name_suffix=".parquet", record_batch_size=cfg.output.rows_per_row_group, row_group_buffer_size=1)
+
+
+def build_pipeline(p: beam.Pipeline, cfg: Config, manifest: str, staging: str, run_id: str) -> None:
+    """Wire all stages into ``p``; shards go under ``staging``."""
+    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest))
+    bundles, e_parse = stages.parse_captions(records, cfg)
+    bundles, e_load = stages.load_images(bundles, cfg)
+    bundles, e_masks = stages.generate_masks(bundles, cfg)
+    bundles, e_match = stages.match_regions(bundles, cfg)
+    rows, e_tree = stages.build_hierarchy(bundles, provenance_row(cfg, run_id))
+    errors = ((e_rows, e_parse, e_load, e_masks, e_match, e_tree)
+              | "AllErrors" >> beam.Flatten()
+              | "ErrorRows" >> beam.Map(lambda e: e.to_row(run_id)))
+    _write(rows, f"{staging}/labels/part", LABELS_SCHEMA, cfg, "WriteLabelShards")
+    _write(errors, f"{staging}/errors/part", ERRORS_SCHEMA, cfg, "WriteErrorShards")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    output: str
+    input_rows: int
+    labeled_rows: int
+    error_rows: int
+    errors_by_stage: dict[str, int]
+    seconds: float
+
+    @property
+    def balanced(self) -> bool:
+        return self.input_rows == self.labeled_rows + self.error_rows
+
+
+def _metrics(result: Any) -> dict[str, Any]:
+    try:
+        found = result.metrics().query()
+    except Exception:  # noqa: BLE001 - some runners expose no metrics
+        return {}
+    out: dict[str, Any] = {}
+    for counter in found.get("counters", []):
+        out[f"{counter.key.step}/{counter.key.metric.name}"] = counter.committed or counter.attempted
+    for dist in found.get("distributions", []):
+        value = dist.committed or dist.attempted
+        if value is not None:
+            out[f"{dist.key.step}/{dist.key.metric.name}"] = {"count": value.count, "sum": value.sum,
+                                                              "min": value.min, "max": value.max}
+    return out
+
+
+def run(cfg: Config, manifest: str, output: str, beam_args: Sequence[str] = (), overwrite: bool = False,
+        resume: bool = False, run_id: Optional[str] = None) -> RunSummary:
+    """Run the pipeline to completion and write ``run.json``; returns the accounting."""
+    check_exists(manifest)
+    out = OutputDir(output)
+    out.prepare(overwrite=overwrite, resume=resume)
+    run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    options = PipelineOptions(list(beam_args) or ["--runner=DirectRunner"])
+    started = time.time()
+    with beam.Pipeline(options=options) as p:
+        build_pipeline(p, cfg, manifest, out.staging(run_id), run_id)
+    result = p.result if hasattr(p, "result") else None
+    out.publish(run_id, tag="")
+    summary = _account(out, manifest, time.time() - started)
+    out.write_json("run.json", run_metadata(cfg, manifest, run_id, summary, _metrics(result) if result else {},
+                                            beam_args))
+    return summary
+
+
+def _account(out: OutputDir, manifest: str, seconds: float) -> RunSummary:
+    input_rows = sum(1 for _ in read_rows(manifest))
+    labeled = len(out.read_column("labels", "image_id"))
+    stages_of_errors = out.read_column("errors", "stage")
+    return RunSummary(out.root, input_rows, labeled, len(stages_of_errors), count_by(stages_of_errors), seconds)
+
+
+__all__ = ["RunSummary", "SCHEMA_VERSION", "STAGES", "__version__", "build_pipeline", "run"]

@@ -1,0 +1,169 @@
+"""The labelled stages of the pipeline; each routes its failures to a dead-letter output.
+
+Every stage returns ``(good, errors)``: ``errors`` holds :class:`ErrorRecord` for every input
+that failed there, so labelled rows + error rows always equal input rows.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator, Optional
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import RunInference
+
+from ovlabel.engine.config import Config
+from ovlabel.engine.errors import CaptionError
+from ovlabel.engine.manifest import RawRow, read_rows, to_record
+from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
+from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
+
+log = logging.getLogger(__name__)
+NAMESPACE = "ovlabel"
+
+
+def _exception_text(exc_info: tuple[Any, str, list[str]]) -> tuple[str, str]:
+    """(error type, message) from a Beam dead-letter ``(type, repr, traceback lines)``."""
+    exc_type, exc_repr, tb = exc_info
+    name = getattr(exc_type, "__name__", str(exc_type))
+    last = (tb[-1] if tb else "").strip()
+    prefix = f"{getattr(exc_type, '__module__', '')}.{name}: "
+    for head in (prefix, f"{name}: "):
+        if last.startswith(head):
+            return name, last[len(head):]
+    return name, exc_repr
+
+
+def dead_letter(stage: str, element: Any, exc_info: tuple[Any, str, list[str]]) -> ErrorRecord:
+    """A Beam dead-letter pair -> an error row naming the stage."""
+    error_type, message = _exception_text(exc_info)
+    record = element.record if isinstance(element, ImageBundle) else element
+    if isinstance(record, InputRecord):
+        return ErrorRecord(record.image_id, record.image_uri, stage, error_type, message, record.raw)
+    if isinstance(record, RawRow):
+        return ErrorRecord(None, None, stage, error_type, message, record.text)
+    return ErrorRecord(None, None, stage, error_type, message, repr(record)[:10_000])
+
+
+class _Stage(beam.PTransform):
+    """A ParDo with exception handling whose dead letters become error rows of ``stage``."""
+
+    def __init__(self, stage: str, fn: beam.DoFn) -> None:
+        super().__init__(label=stage)
+        self.stage = stage
+        self.fn = fn
+
+    def expand(self, pcoll: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        stage = self.stage
+        good, bad = pcoll | "Run" >> beam.ParDo(self.fn).with_exception_handling(threshold=1)
+        errors = bad | "ToErrorRows" >> beam.Map(lambda pair: dead_letter(stage, pair[0], pair[1]))
+        return good, errors
+
+
+class _ValidateRow(beam.DoFn):
+    def __init__(self, base_dir: str) -> None:
+        self.base_dir = base_dir
+        self.rows = beam.metrics.Metrics.counter(NAMESPACE, "manifest_rows")
+
+    def process(self, row: RawRow) -> Iterator[InputRecord]:
+        self.rows.inc()
+        yield to_record(row, self.base_dir)
+
+
+def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str) -> tuple[beam.PCollection, beam.PCollection]:
+    """ReadManifest: one reader streams the rows, then a reshuffle spreads them over workers."""
+    rows = (pipeline
+            | "ManifestPath" >> beam.Create([manifest])
+            | "ReadRows" >> beam.FlatMap(read_rows)
+            | "Spread" >> beam.Reshuffle())
+    return rows | _Stage("ValidateRows", _ValidateRow(base_dir))
+
+
+class _ParseCaptions(beam.DoFn):
+    def __init__(self, spacy_model: str, max_chars: int) -> None:
+        self.spacy_model = spacy_model
+        self.max_chars = max_chars
+        self._parser: Any = None
+
+    def setup(self) -> None:
+        from ovlabel.engine.captions import get_parser
+
+        self._parser = get_parser(self.spacy_model)
+
+    def process(self, record: InputRecord) -> Iterator[ImageBundle]:
+        captions = [c for c in record.captions if c.strip()]
+        if not captions:
+            raise CaptionError("all captions are empty; give the row at least one non-empty caption")
+        longest = max(len(c) for c in captions)
+        if longest > self.max_chars:
+            raise CaptionError(f"a caption has {longest} characters, over captions.max_chars={self.max_chars}")
+        parses = tuple(self._parser.parse_many(list(record.captions)))
+        if not any(p.nouns for p in parses):
+            raise CaptionError("no nouns found in any caption; nothing to label")
+        yield ImageBundle(record=record, parses=parses)
+
+
+class _LoadImages(beam.DoFn):
+    def __init__(self, cfg: Config) -> None:
+        self.images = cfg.images
+        self.input = cfg.input
+
+    def process(self, bundle: ImageBundle) -> Iterator[ImageBundle]:
+        from ovlabel.engine.images import load_image
+
+        image = load_image(bundle.record.image_uri, max_pixels=self.images.max_pixels, min_side=self.images.min_side,
+                           allowed_schemes=self.input.allowed_schemes, allow_http=self.input.allow_http)
+        yield bundle.replace(image=image)
+
+
+def parse_captions(records: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
+    return records | _Stage("ParseCaptions", _ParseCaptions(cfg.captions.spacy_model, cfg.captions.max_chars))
+
+
+def load_images(bundles: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
+    return bundles | _Stage("LoadImages", _LoadImages(cfg))
+
+
+def _split_results(results: beam.PCollection, stage: str) -> tuple[beam.PCollection, beam.PCollection]:
+    parts = results | f"{stage}Split" >> beam.Partition(lambda r, n: int(isinstance(r, ErrorRecord)), 2)
+    return parts[0], parts[1]
+
+
+def _model_stage(bundles: beam.PCollection, stage: str, inference: RunInference,
+                 accelerator: Optional[str]) -> tuple[beam.PCollection, beam.PCollection]:
+    transform = inference.with_exception_handling()
+    if accelerator:
+        transform = transform.with_resource_hints(accelerator=accelerator)
+    results, dlq = bundles | stage >> transform
+    good, handled = _split_results(results, stage)
+    failed = (dlq.failed_inferences
+              | f"{stage}FailedBatches" >> beam.FlatMap(lambda pair: [dead_letter(stage, b, pair[1]) for b in pair[0]]))
+    return good, (handled, failed) | f"{stage}Errors" >> beam.Flatten()
+
+
+def generate_masks(bundles: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
+    return _model_stage(bundles, "GenerateMasks", RunInference(MaskModelHandler(cfg.masks)), cfg.masks.accelerator)
+
+
+def match_regions(bundles: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
+    handler = MatchModelHandler(cfg.clip, cfg.matching)
+    return _model_stage(bundles, "MatchRegions", RunInference(handler), cfg.clip.accelerator)
+
+
+class _BuildHierarchy(beam.DoFn):
+    def __init__(self, provenance: dict[str, str]) -> None:
+        self.provenance = provenance
+        self.segments = beam.metrics.Metrics.distribution(NAMESPACE, "segments_per_image")
+
+    def process(self, bundle: ImageBundle) -> Iterator[dict[str, Any]]:
+        from ovlabel.engine.hierarchy import tree_of
+
+        segments = tree_of(bundle.matches)
+        self.segments.update(len(segments))
+        h, w = bundle.image.shape[:2]
+        yield {"image_id": bundle.image_id, "image_uri": bundle.record.image_uri, "width": int(w), "height": int(h),
+               "captions": list(bundle.record.captions), "scene": segments[0].label,
+               "segments": [s.to_row() for s in segments], "provenance": self.provenance}
+
+
+def build_hierarchy(bundles: beam.PCollection, provenance: dict[str, str]) -> tuple[beam.PCollection, beam.PCollection]:
+    return bundles | _Stage("BuildHierarchy", _BuildHierarchy(provenance))
