@@ -40,7 +40,11 @@ def dead_letter(stage: str, element: Any, exc_info: tuple[Any, str, list[str]]) 
     if isinstance(record, InputRecord):
         return ErrorRecord(record.image_id, record.image_uri, stage, error_type, message, record.raw)
     if isinstance(record, RawRow):
-        return ErrorRecord(None, None, stage, error_type, message, record.text)
+        data = record.data or {}
+        image_id = data.get("image_id")
+        image = data.get("image")
+        return ErrorRecord(None if image_id is None else str(image_id), image if isinstance(image, str) else None,
+                           stage, error_type, message, record.text)
     return ErrorRecord(None, None, stage, error_type, message, repr(record)[:10_000])
 
 
