@@ -9,6 +9,7 @@ Expected failures (bad config, missing manifest, non-empty output) exit 2 with o
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from typing import Optional, Sequence
@@ -30,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--overwrite", action="store_true", help="replace an existing output")
     mode.add_argument("--resume", action="store_true", help="process only inputs with no label or error row yet")
     run.add_argument("-v", "--verbose", action="store_true")
+    ev = sub.add_parser("eval", help="score pseudo-label shards against COCO-format ground truth")
+    ev.add_argument("--labels", required=True, help="a run's output folder (or its labels/ folder)")
+    ev.add_argument("--gt", required=True, help="COCO instances JSON (optional parent_id/level per annotation, scene per image)")
+    ev.add_argument("--iou", type=float, default=0.5, help="mask IoU for a true positive (default 0.5)")
+    ev.add_argument("--json", dest="json_out", help="also write the report as JSON here")
+    ev.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
@@ -61,6 +68,22 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.evaluation import evaluate, format_report
+
+    if extra:
+        raise OvlabelError(f"unknown arguments for eval: {' '.join(extra)}")
+    report = evaluate(args.labels, args.gt, iou_threshold=args.iou)
+    sys.stdout.write(format_report(report) + "\n")
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump(report, fh, indent=2, sort_keys=True)
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "eval": _cmd_eval}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = _parser().parse_known_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -68,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for noisy in ("apache_beam", "root", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
     try:
-        return _cmd_run(args, extra)
+        return COMMANDS[args.command](args, extra)
     except OvlabelError as exc:
         sys.stderr.write(f"ovlabel: error: {exc}\n")
         return 2
