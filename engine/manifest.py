@@ -157,7 +157,8 @@ def to_record(row: RawRow, base_dir: str) -> InputRecord:
         image_id = stable_image_id(uri)
     elif not isinstance(image_id, (str, int)) or isinstance(image_id, bool):
         raise InputError(f"field 'image_id' must be a string, got {type(image_id).__name__}")
-    return InputRecord(image_id=str(image_id), image_uri=uri, captions=_captions(data), raw=row.text)
+    return InputRecord(image_id=str(image_id), image_uri=uri, captions=_captions(data), raw=row.text,
+                       row_index=row.index)
 
 
 def base_dir_of(path: str) -> str:

@@ -23,6 +23,7 @@ class InputRecord:
     image_uri: str
     captions: tuple[str, ...]
     raw: str  # the manifest row as JSON, kept for error rows
+    row_index: int = -1  # position in the manifest (first wins among duplicate image_ids)
 
     def to_json(self) -> str:
         return json.dumps({"image_id": self.image_id, "image": self.image_uri, "captions": list(self.captions)})

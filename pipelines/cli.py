@@ -95,6 +95,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OvlabelError as exc:
         sys.stderr.write(f"ovlabel: error: {exc}\n")
         return 2
+    except Exception as exc:  # noqa: BLE001 - a crashed pipeline: one line unless --verbose
+        if args.verbose:
+            raise
+        sys.stderr.write(f"ovlabel: error: the pipeline failed: {_first_line(exc)} (rerun with -v for the traceback)\n")
+        return 1
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [line for line in text.splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1] if lines else text}"[:500]
 
 
 if __name__ == "__main__":

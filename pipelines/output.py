@@ -26,6 +26,14 @@ KINDS = ("labels", "errors")
 STAGING = "_staging"
 
 
+@dataclass(frozen=True)
+class DoneKeys:
+    """What an output folder already accounts for: image ids, and raw rows of id-less error rows."""
+
+    image_ids: frozenset[str]
+    input_rows: frozenset[str]
+
+
 @dataclass
 class OutputDir:
     """An output folder (local path or fsspec URI)."""
@@ -59,8 +67,9 @@ class OutputDir:
         if entries and not (overwrite or resume):
             raise OutputError(f"output folder {self.root!r} is not empty ({', '.join(entries[:5])}); "
                               f"pass --overwrite to replace it or --resume to finish it")
-        if overwrite:
-            for name in (*KINDS, STAGING, "run.json"):
+        if overwrite or resume:  # staging of a killed run is never reused
+            names = (*KINDS, STAGING, "run.json") if overwrite else (STAGING,)
+            for name in names:
                 if self.fs.exists(self._fs_path(name)):
                     self.fs.rm(self._fs_path(name), recursive=True)
         self.fs.makedirs(self._path, exist_ok=True)
@@ -72,8 +81,13 @@ class OutputDir:
         pattern = self._fs_path(kind, "*.parquet")
         return sorted(self.fs.glob(pattern))
 
-    def publish(self, run_id: str, tag: str) -> dict[str, list[str]]:
-        """Move the finished shards of a run from staging into labels/ and errors/ (``tag`` makes names unique)."""
+    def publish(self, run_id: str) -> dict[str, list[str]]:
+        """Move the finished shards of a run from staging into labels/ and errors/.
+
+        Names stay ``part-SSSSS-of-NNNNN.parquet`` when the folder holds no shards yet; a resumed
+        run's shards are prefixed with its run id so nothing is overwritten.
+        """
+        tag = f"{run_id}-" if any(self.shard_files(kind) for kind in KINDS) else ""
         moved: dict[str, list[str]] = {}
         for kind in KINDS:
             self.fs.makedirs(self._fs_path(kind), exist_ok=True)
@@ -93,6 +107,18 @@ class OutputDir:
             json.dump(payload, fh, indent=2, sort_keys=True, default=str)
         self.fs.mv(path + ".tmp", path)
         return self.join(name)
+
+    def done_keys(self) -> DoneKeys:
+        ids = {i for kind in KINDS for i in self.read_column(kind, "image_id") if i is not None}
+        rows = {r["input_row"] for r in self.read_columns("errors", ["image_id", "input_row"]) if r["image_id"] is None}
+        return DoneKeys(frozenset(ids), frozenset(rows))
+
+    def read_columns(self, kind: str, columns: list[str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for path in self.shard_files(kind):
+            with self.fs.open(path, "rb") as fh:
+                rows.extend(pq.read_table(fh, columns=columns).to_pylist())
+        return rows
 
     def read_column(self, kind: str, column: str) -> list[Any]:
         values: list[Any] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
 import apache_beam as beam
@@ -17,13 +17,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from ovlabel.engine import __version__
 from ovlabel.engine.config import Config
 from ovlabel.engine.manifest import base_dir_of, check_exists, read_rows
+from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import stages
 from ovlabel.pipelines.output import OutputDir, count_by
 from ovlabel.pipelines.provenance import provenance_row, run_metadata
 from ovlabel.schemas import ERRORS_SCHEMA, LABELS_SCHEMA, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
-STAGES = ("ValidateRows", "ParseCaptions", "LoadImages", "GenerateMasks", "MatchRegions", "BuildHierarchy")
+STAGES = ("ValidateRows", "Deduplicate", "ParseCaptions", "LoadImages", "GenerateMasks", "MatchRegions",
+          "BuildHierarchy")
 
 
 def _write(rows: beam.PCollection, prefix: str, schema: Any, cfg: Config, label: str) -> None:
@@ -32,15 +34,20 @@ def _write(rows: beam.PCollection, prefix: str, schema: Any, cfg: Config, label:
         file_name_suffix=".parquet", record_batch_size=cfg.output.rows_per_row_group, row_group_buffer_size=1)
 
 
-def build_pipeline(p: beam.Pipeline, cfg: Config, manifest: str, staging: str, run_id: str) -> None:
-    """Wire all stages into ``p``; shards go under ``staging``."""
-    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest))
+def build_pipeline(p: beam.Pipeline, cfg: Config, manifest: str, staging: str, run_id: str,
+                   resume_from: Optional[str] = None) -> None:
+    """Wire all stages into ``p``; shards go under ``staging``.
+
+    With ``resume_from`` (an output folder), inputs that already have a row there are skipped.
+    """
+    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest), resume_from)
+    records, e_dups = stages.deduplicate(records)
     bundles, e_parse = stages.parse_captions(records, cfg)
     bundles, e_load = stages.load_images(bundles, cfg)
     bundles, e_masks = stages.generate_masks(bundles, cfg)
     bundles, e_match = stages.match_regions(bundles, cfg)
     rows, e_tree = stages.build_hierarchy(bundles, provenance_row(cfg, run_id))
-    errors = ((e_rows, e_parse, e_load, e_masks, e_match, e_tree)
+    errors = ((e_rows, e_dups, e_parse, e_load, e_masks, e_match, e_tree)
               | "AllErrors" >> beam.Flatten()
               | "ErrorRows" >> beam.Map(lambda e: e.to_row(run_id)))
     _write(rows, f"{staging}/labels/part", LABELS_SCHEMA, cfg, "WriteLabelShards")
@@ -49,16 +56,26 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, manifest: str, staging: str, r
 
 @dataclass(frozen=True)
 class RunSummary:
+    """Accounting of a whole output folder (all runs into it, resumed ones included).
+
+    ``stages`` is this run's flow per stage, from Beam counters: ``{stage: {in, out, errors}}``.
+    """
+
     output: str
     input_rows: int
     labeled_rows: int
     error_rows: int
     errors_by_stage: dict[str, int]
     seconds: float
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def stages_balanced(self) -> bool:
+        return all(s.get("in", 0) == s.get("out", 0) + s.get("errors", 0) for s in self.stages.values())
 
     @property
     def balanced(self) -> bool:
-        return self.input_rows == self.labeled_rows + self.error_rows
+        return self.input_rows == self.labeled_rows + self.error_rows and self.stages_balanced
 
 
 def _metrics(result: Any) -> dict[str, Any]:
@@ -77,22 +94,35 @@ def _metrics(result: Any) -> dict[str, Any]:
     return out
 
 
+def stage_counts(metrics: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """``{stage: {in, out, errors}}`` from the ``<stage>.<what>`` counters, summed over steps."""
+    flows: dict[str, dict[str, int]] = {}
+    for key, value in metrics.items():
+        name = key.rsplit("/", 1)[-1]
+        stage, _, what = name.partition(".")
+        if stage in STAGES and what in ("in", "out", "errors") and isinstance(value, int):
+            flows.setdefault(stage, {"in": 0, "out": 0, "errors": 0})[what] += value
+    return {stage: flows[stage] for stage in STAGES if stage in flows}
+
+
 def run(cfg: Config, manifest: str, output: str, beam_args: Sequence[str] = (), overwrite: bool = False,
         resume: bool = False, run_id: Optional[str] = None) -> RunSummary:
-    """Run the pipeline to completion and write ``run.json``; returns the accounting."""
+    """Run the pipeline to completion, publish its shards and write ``run.json``; returns the accounting."""
     check_exists(manifest)
+    preflight(cfg)
     out = OutputDir(output)
     out.prepare(overwrite=overwrite, resume=resume)
     run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     options = PipelineOptions(list(beam_args) or ["--runner=DirectRunner"])
     started = time.time()
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, cfg, manifest, out.staging(run_id), run_id)
-    result = p.result if hasattr(p, "result") else None
-    out.publish(run_id, tag="")
-    summary = _account(out, manifest, time.time() - started)
-    out.write_json("run.json", run_metadata(cfg, manifest, run_id, summary, _metrics(result) if result else {},
-                                            beam_args))
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, cfg, manifest, out.staging(run_id), run_id, resume_from=output if resume else None)
+    result = p.run()
+    result.wait_until_finish()
+    out.publish(run_id)
+    metrics = _metrics(result)
+    summary = replace(_account(out, manifest, time.time() - started), stages=stage_counts(metrics))
+    out.write_json("run.json", run_metadata(cfg, manifest, run_id, summary, metrics, beam_args))
     return summary
 
 

@@ -16,6 +16,7 @@ from ovlabel.engine.errors import CaptionError
 from ovlabel.engine.manifest import RawRow, read_rows, to_record
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
+from ovlabel.pipelines.output import DoneKeys, OutputDir
 
 log = logging.getLogger(__name__)
 NAMESPACE = "ovlabel"
@@ -48,8 +49,26 @@ def dead_letter(stage: str, element: Any, exc_info: tuple[Any, str, list[str]]) 
     return ErrorRecord(None, None, stage, error_type, message, repr(record)[:10_000])
 
 
+class _Count(beam.DoFn):
+    """Passes elements through, counting them as ``<stage>.<what>`` in the ovlabel namespace."""
+
+    def __init__(self, stage: str, what: str) -> None:
+        self.counter = beam.metrics.Metrics.counter(NAMESPACE, f"{stage}.{what}")
+
+    def process(self, element: Any) -> Iterator[Any]:
+        self.counter.inc()
+        yield element
+
+
+def counted(pcoll: beam.PCollection, stage: str, what: str) -> beam.PCollection:
+    return pcoll | f"{stage}Count{what.capitalize()}" >> beam.ParDo(_Count(stage, what))
+
+
 class _Stage(beam.PTransform):
-    """A ParDo with exception handling whose dead letters become error rows of ``stage``."""
+    """A ParDo with exception handling whose dead letters become error rows of ``stage``.
+
+    Elements in, elements out and errors are counted (``<stage>.in/out/errors``) for run.json.
+    """
 
     def __init__(self, stage: str, fn: beam.DoFn) -> None:
         super().__init__(label=stage)
@@ -58,28 +77,64 @@ class _Stage(beam.PTransform):
 
     def expand(self, pcoll: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         stage = self.stage
-        good, bad = pcoll | "Run" >> beam.ParDo(self.fn).with_exception_handling(threshold=1)
+        good, bad = counted(pcoll, stage, "in") | "Run" >> beam.ParDo(self.fn).with_exception_handling(threshold=1)
         errors = bad | "ToErrorRows" >> beam.Map(lambda pair: dead_letter(stage, pair[0], pair[1]))
-        return good, errors
+        return counted(good, stage, "out"), counted(errors, stage, "errors")
 
 
 class _ValidateRow(beam.DoFn):
-    def __init__(self, base_dir: str) -> None:
+    """Manifest row -> InputRecord; with ``resume_from``, rows already accounted for there are skipped."""
+
+    def __init__(self, base_dir: str, resume_from: Optional[str] = None) -> None:
         self.base_dir = base_dir
-        self.rows = beam.metrics.Metrics.counter(NAMESPACE, "manifest_rows")
+        self.resume_from = resume_from
+        self.skipped = beam.metrics.Metrics.counter(NAMESPACE, "resume.skipped")
+        self._done: Optional[DoneKeys] = None
+
+    def setup(self) -> None:
+        if self.resume_from is not None:
+            self._done = OutputDir(self.resume_from).done_keys()
 
     def process(self, row: RawRow) -> Iterator[InputRecord]:
-        self.rows.inc()
-        yield to_record(row, self.base_dir)
+        if self._done is not None and row.text in self._done.input_rows:
+            self.skipped.inc()
+            return
+        record = to_record(row, self.base_dir)
+        if self._done is not None and record.image_id in self._done.image_ids:
+            self.skipped.inc()
+            return
+        yield record
 
 
-def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str) -> tuple[beam.PCollection, beam.PCollection]:
+def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str,
+                  resume_from: Optional[str] = None) -> tuple[beam.PCollection, beam.PCollection]:
     """ReadManifest: one reader streams the rows, then a reshuffle spreads them over workers."""
     rows = (pipeline
             | "ManifestPath" >> beam.Create([manifest])
             | "ReadRows" >> beam.FlatMap(read_rows)
             | "Spread" >> beam.Reshuffle())
-    return rows | _Stage("ValidateRows", _ValidateRow(base_dir))
+    return rows | _Stage("ValidateRows", _ValidateRow(base_dir, resume_from))
+
+
+def _first_of_each_id(item: tuple[str, Any]) -> Iterator[Any]:
+    image_id, records = item
+    first, *rest = sorted(records, key=lambda r: r.row_index)
+    yield first
+    for dup in rest:
+        yield beam.pvalue.TaggedOutput("errors", ErrorRecord(
+            dup.image_id, dup.image_uri, "Deduplicate", "DuplicateImageId",
+            f"image_id {image_id!r} is already used by manifest row {first.row_index}; "
+            f"give every row a unique image_id", dup.raw))
+
+
+def deduplicate(records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+    """Deduplicate: the first manifest row of each image_id goes on; later ones become error rows."""
+    stage = "Deduplicate"
+    out = (counted(records, stage, "in")
+           | "ById" >> beam.Map(lambda r: (r.image_id, r))
+           | "Group" >> beam.GroupByKey()
+           | "FirstWins" >> beam.FlatMap(_first_of_each_id).with_outputs("errors", main="good"))
+    return counted(out.good, stage, "out"), counted(out.errors, stage, "errors")
 
 
 class _ParseCaptions(beam.DoFn):
@@ -134,14 +189,16 @@ def _split_results(results: beam.PCollection, stage: str) -> tuple[beam.PCollect
 
 def _model_stage(bundles: beam.PCollection, stage: str, inference: RunInference,
                  accelerator: Optional[str]) -> tuple[beam.PCollection, beam.PCollection]:
+    """RunInference with its dead letters (whole failed batches) and per-image failures as error rows."""
     transform = inference.with_exception_handling()
     if accelerator:
         transform = transform.with_resource_hints(accelerator=accelerator)
-    results, dlq = bundles | stage >> transform
+    results, dlq = counted(bundles, stage, "in") | stage >> transform
     good, handled = _split_results(results, stage)
     failed = (dlq.failed_inferences
               | f"{stage}FailedBatches" >> beam.FlatMap(lambda pair: [dead_letter(stage, b, pair[1]) for b in pair[0]]))
-    return good, (handled, failed) | f"{stage}Errors" >> beam.Flatten()
+    errors = (handled, failed) | f"{stage}Errors" >> beam.Flatten()
+    return counted(good, stage, "out"), counted(errors, stage, "errors")
 
 
 def generate_masks(bundles: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
