@@ -3,11 +3,14 @@
 Model and preprocessing are built together: crops are made by :mod:`ovlabel.engine.crops` at the
 model's input size and normalised with the model's own mean/std. Text embeddings are the
 L2-normalised mean over a prompt ensemble of L2-normalised template embeddings, cached per
-label for the life of the embedder (labels repeat heavily across images).
+label for the life of the embedder (labels repeat heavily across images), least recently used
+first out past :data:`TEXT_CACHE_SIZE` labels.
 """
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
@@ -18,6 +21,7 @@ from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
 
 log = logging.getLogger(__name__)
+TEXT_CACHE_SIZE = 8192  # labels whose prompt-ensemble embedding an embedder keeps (LRU)
 
 
 @runtime_checkable
@@ -116,7 +120,8 @@ class OpenClipEmbedder:
         self._mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255.0
         self.logit_scale = float(self.model.logit_scale.exp().item())
-        self._text_cache: dict[str, np.ndarray] = {}
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._text_lock = threading.Lock()  # Beam may share one embedder between threads
 
     def _autocast(self) -> Any:
         import torch
@@ -139,11 +144,24 @@ class OpenClipEmbedder:
         return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
 
     def embed_labels(self, labels: Sequence[str]) -> np.ndarray:
-        """(L,) labels -> (L, D) prompt-ensemble embeddings, cached per label."""
-        missing = [label for label in dict.fromkeys(labels) if label not in self._text_cache]
+        """(L,) labels -> (L, D) prompt-ensemble embeddings, cached per label (LRU, ``TEXT_CACHE_SIZE``)."""
+        if not labels:
+            return np.zeros((0, 0), np.float32)
+        found: dict[str, np.ndarray] = {}
+        with self._text_lock:
+            for label in dict.fromkeys(labels):
+                if label in self._text_cache:
+                    self._text_cache.move_to_end(label)
+                    found[label] = self._text_cache[label]
+        missing = [label for label in dict.fromkeys(labels) if label not in found]
         if missing:
-            self._text_cache.update(zip(missing, self._encode_labels(missing)))
-        return np.stack([self._text_cache[label] for label in labels]) if labels else np.zeros((0, 0), np.float32)
+            found.update(zip(missing, self._encode_labels(missing)))
+            with self._text_lock:
+                for label in missing:
+                    self._text_cache[label] = found[label]
+                while len(self._text_cache) > TEXT_CACHE_SIZE:
+                    self._text_cache.popitem(last=False)
+        return np.stack([found[label] for label in labels])
 
     def _encode_labels(self, labels: Sequence[str]) -> np.ndarray:
         import torch

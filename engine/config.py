@@ -127,6 +127,7 @@ class MatchingConfig(_Section):
     lexicon_parts: bool = False
     lexicon_part_threshold: float = 0.6
     scene_threshold: float = 0.3
+    instance_nms_iou: float = Field(0.5, gt=0, le=1, description="masks of one plural noun overlap at most this much")
 
 
 class OutputConfig(_Section):
