@@ -1,4 +1,10 @@
-"""Building the scene -> object -> part tree of :class:`Segment` records for one image."""
+"""Building the scene -> object -> part tree of :class:`Segment` records for one image.
+
+The tree is a flat tuple: the scene root first (id 0, ``parent_id`` None, the whole image), then
+the object segments (parent 0), then the part segments (parent = their object's id), in the order
+of the matches; ids are 0, 1, 2, ... in that order. Matching guarantees the rest (a part lies
+inside its object, one label per mask per level); see :mod:`ovlabel.engine.matching`.
+"""
 from __future__ import annotations
 
 from typing import Optional, Sequence

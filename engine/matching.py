@@ -1,17 +1,46 @@
-"""Matching class-agnostic masks to caption nouns with region embeddings.
+"""Matching class-agnostic masks to caption nouns with region embeddings: scene, objects, parts.
 
 For each image: masks -> crops (:mod:`ovlabel.engine.crops`) -> region embeddings; nouns ->
-prompt-ensemble text embeddings; then a similarity matrix masks x labels decides which mask
-each noun takes. Regions of all images in a batch are embedded in one call.
+prompt-ensemble text embeddings; similarity matrices masks x labels then decide which masks
+each noun takes. Regions of all images in a batch are embedded in one call, and the labels of
+the batch in one call (the embedder caches them across batches).
+
+Rules (thresholds in :class:`~ovlabel.engine.config.MatchingConfig`):
+
+Objects
+    One softmax per mask over the image's object nouns plus ``background_labels`` at the
+    embedder's logit scale. A (mask, noun) pair is eligible when its probability is at least
+    ``probability_threshold``, its raw cosine at least ``similarity_threshold``, and no
+    background label is more probable for that mask. Pairs are then taken greedily, best
+    probability first: a singular noun takes one mask, 'two dogs' the top 2, an uncounted
+    plural every eligible mask; the masks of one noun overlap at most ``instance_nms_iou``
+    (mask IoU); a mask carries at most one object label.
+Parts
+    A part noun is tied to its whole by ``Noun.parent``; every mask matched to that whole is a
+    parent instance. Its part candidates are the masks strictly smaller than it with at least
+    ``part_containment`` of their area inside it. One softmax per candidate over the whole's
+    part nouns plus background; same eligibility and greedy rule, a mask carries at most one
+    part label. A part whose whole matched nothing yields nothing. With ``lexicon_parts`` the
+    part lexicon (:func:`ovlabel.engine.vocab.parts_of`) then proposes the parts the caption
+    did not name (softmax over the whole's full lexicon plus its caption parts plus
+    background), kept at ``lexicon_part_threshold`` on the masks still free, source 'lexicon'.
+Scene
+    The whole image (:func:`~ovlabel.engine.crops.crop_image`) is scored against the scene
+    nouns plus background; the best scene noun labels the root when its probability is at
+    least ``scene_threshold`` and its cosine at least ``similarity_threshold``; otherwise the
+    root is the unlabelled 'scene'.
+
+Every decision sorts with explicit index tie-breaks, so identical input gives identical output.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.clip import RegionEmbedder
 from ovlabel.engine.config import MatchingConfig
 from ovlabel.engine.crops import crop_image, crop_region
@@ -21,10 +50,12 @@ from ovlabel.engine.records import CaptionParse, ImageMatches, Match, Noun, Segm
 
 log = logging.getLogger(__name__)
 
+Lexicon = Callable[[str], Iterable[str]]  # object lemma -> part lemmas it can have
+
 
 @dataclass(frozen=True)
 class NounRef:
-    """A noun with where it came from."""
+    """A noun with where it came from: ``parses[caption_index].nouns[noun_index]``."""
 
     noun: Noun
     caption_index: int
@@ -40,19 +71,98 @@ class ImageInput:
     parses: tuple[CaptionParse, ...]
 
 
+@dataclass(frozen=True)
+class Slot:
+    """One label to place: a noun (objects), or a noun under one parent instance (parts).
+
+    ``demand`` is how many masks it may take; None means every eligible one (uncounted plural).
+    """
+
+    label: str
+    level: str
+    demand: Optional[int]
+    source: str
+    ref: Optional[NounRef] = None
+    parent_match: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An eligible (slot, mask) pair with its softmax probability and raw cosine."""
+
+    score: float
+    similarity: float
+    slot: int
+    mask: int
+
+    def rank(self) -> tuple[float, float, int, int]:
+        """Sort key: best probability first, then cosine, then lowest slot, then lowest mask."""
+        return (-self.score, -self.similarity, self.slot, self.mask)
+
+
+# --- nouns ----------------------------------------------------------------------------------
+
+
+def demand_of(noun: Noun) -> Optional[int]:
+    """Masks a noun asks for: its count ('two dogs' -> 2), None for an uncounted plural, else 1."""
+    if noun.count is not None and noun.count >= 1:
+        return int(noun.count)
+    return None if noun.plural else 1
+
+
+def _precedence(ref: NounRef) -> tuple[int, int, int, int]:
+    """Which mention of a lemma speaks for it: counted > uncounted plural > singular, larger count, earlier."""
+    noun = ref.noun
+    kind = 0 if noun.count is not None and noun.count >= 1 else (1 if noun.plural else 2)
+    return (kind, -(noun.count or 0), ref.caption_index, ref.noun_index)
+
+
+def _best_mentions(refs: Iterable[tuple[str, NounRef]]) -> dict[str, NounRef]:
+    """key -> its most demanding mention; keys keep the order of their first mention."""
+    best: dict[str, NounRef] = {}
+    for key, ref in refs:
+        if key not in best or _precedence(ref) < _precedence(best[key]):
+            best[key] = ref
+    return best
+
+
 def nouns_at_level(parses: Sequence[CaptionParse], level: str) -> list[NounRef]:
-    """First occurrence of each lemma at ``level`` across the captions, in caption order."""
-    seen: dict[str, NounRef] = {}
+    """One mention per lemma at ``level`` across the captions, in order of first mention.
+
+    The mention kept is the most demanding one ('two dogs' over 'a dog'), so its count applies.
+    """
+    mentions = ((n.lemma, NounRef(n, ci, ni)) for ci, p in enumerate(parses) for ni, n in enumerate(p.nouns)
+                if n.level == level)
+    return list(_best_mentions(mentions).values())
+
+
+def _whole_of(parse: CaptionParse, noun: Noun) -> Optional[Noun]:
+    if noun.parent is None or not 0 <= noun.parent < len(parse.nouns):
+        return None
+    whole = parse.nouns[noun.parent]
+    return whole if whole.level == "object" else None
+
+
+def part_nouns(parses: Sequence[CaptionParse]) -> dict[str, list[NounRef]]:
+    """Object lemma -> its part nouns (one mention per part lemma), in caption order.
+
+    Parts without an object whole (no ``parent``, or a parent that is not an object) are dropped.
+    """
+    mentions: list[tuple[tuple[str, str], NounRef]] = []
     for ci, parse in enumerate(parses):
         for ni, noun in enumerate(parse.nouns):
-            if noun.level == level and noun.lemma not in seen:
-                seen[noun.lemma] = NounRef(noun, ci, ni)
-    return list(seen.values())
+            whole = _whole_of(parse, noun) if noun.level == "part" else None
+            if whole is not None:
+                mentions.append(((whole.lemma, noun.lemma), NounRef(noun, ci, ni)))
+            elif noun.level == "part":
+                log.debug("part noun %r (caption %d) has no object whole; skipped", noun.phrase, ci)
+    table: dict[str, list[NounRef]] = {}
+    for (whole, _), ref in _best_mentions(mentions).items():
+        table.setdefault(whole, []).append(ref)
+    return table
 
 
-def candidate_masks(masks: MaskBatch, min_area_fraction: float) -> MaskBatch:
-    h, w = masks.image_size
-    return masks.select(masks.areas >= max(1.0, min_area_fraction * h * w))
+# --- scores and assignment ------------------------------------------------------------------
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -61,27 +171,146 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-class RegionMatcher:
-    """Labels the masks of a batch of images; returns each image's segment tree."""
+def label_scores(regions: np.ndarray, text: np.ndarray, logit_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cosines and softmax probabilities, both (N, L), of N region rows (N, D) against L labels (L, D)."""
+    sims = regions @ text.T
+    return sims, softmax(logit_scale * sims, axis=1)
 
-    def __init__(self, embedder: RegionEmbedder, cfg: MatchingConfig, crop_mode: str = "masked") -> None:
+
+def eligible(sims: np.ndarray, probs: np.ndarray, n_labels: int, prob_threshold: float,
+             sim_threshold: float) -> np.ndarray:
+    """(N, n_labels) bool: above both thresholds and at least as probable as every background column.
+
+    ``sims``/``probs`` are (N, n_labels + n_background), background columns last.
+    """
+    ok = (probs[:, :n_labels] >= prob_threshold) & (sims[:, :n_labels] >= sim_threshold)
+    if probs.shape[1] > n_labels:
+        ok &= probs[:, :n_labels] >= probs[:, n_labels:].max(axis=1, keepdims=True)
+    return ok
+
+
+def candidates_from(sims: np.ndarray, probs: np.ndarray, ok: np.ndarray, rows: Sequence[int],
+                    slots: Sequence[Optional[int]]) -> list[Candidate]:
+    """Candidates of the ``ok`` cells; row r is mask ``rows[r]``, column c is slot ``slots[c]`` (None: skip)."""
+    return [Candidate(float(probs[r, c]), float(sims[r, c]), slot, int(rows[r]))
+            for r, c in zip(*np.nonzero(ok)) if (slot := slots[c]) is not None]
+
+
+def assign(candidates: Iterable[Candidate], slots: Sequence[Slot], taken: set[int],
+           overlap: Callable[[int, int], float], nms_iou: float) -> list[Candidate]:
+    """Greedy best-first assignment; ``taken`` (masks already labelled at this level) is updated.
+
+    A candidate is kept when its mask is free, its slot still wants masks, and its mask overlaps
+    none of the slot's kept masks by more than ``nms_iou``. Returned in slot order, best first.
+    """
+    kept: dict[int, list[int]] = {}
+    chosen: list[Candidate] = []
+    for cand in sorted(candidates, key=Candidate.rank):
+        mine = kept.setdefault(cand.slot, [])
+        demand = slots[cand.slot].demand
+        if cand.mask in taken or (demand is not None and len(mine) >= demand):
+            continue
+        if any(overlap(cand.mask, m) > nms_iou for m in mine):
+            continue
+        mine.append(cand.mask)
+        taken.add(cand.mask)
+        chosen.append(cand)
+    return sorted(chosen, key=lambda c: (c.slot,) + c.rank())
+
+
+def to_match(cand: Candidate, slot: Slot) -> Match:
+    ref = slot.ref
+    return Match(mask_index=cand.mask, level=slot.level, label=slot.label, score=float(np.clip(cand.score, 0.0, 1.0)),
+                 similarity=cand.similarity, source=slot.source, noun=ref.noun if ref else None,
+                 caption_index=ref.caption_index if ref else None, parent_match=slot.parent_match)
+
+
+# --- geometry -------------------------------------------------------------------------------
+
+
+def containment(masks: MaskBatch, rows: Sequence[int], cols: Sequence[int]) -> np.ndarray:
+    """(len(rows), len(cols)): the fraction of each row mask's area that lies inside each column mask."""
+    if len(rows) == 0 or len(cols) == 0:
+        return np.zeros((len(rows), len(cols)))
+    iou = rle_utils.iou_matrix([masks.rles[i] for i in rows], [masks.rles[j] for j in cols])
+    a = masks.areas[list(rows)].astype(np.float64)[:, None]
+    b = masks.areas[list(cols)].astype(np.float64)[None, :]
+    inter = np.rint(iou * (a + b) / (1.0 + iou))  # |A n B| from IoU = I / (|A| + |B| - I)
+    return inter / np.maximum(a, 1.0)
+
+
+@dataclass
+class ImageContext:
+    """One image during matching: its kept masks (M), their region embeddings (M, D), the
+    whole-image embedding (D,), and the batch's label embeddings."""
+
+    item: ImageInput
+    masks: MaskBatch
+    regions: np.ndarray
+    scene: np.ndarray
+    text: Mapping[str, np.ndarray]
+    _iou: Optional[np.ndarray] = field(default=None, repr=False)
+
+    def label_matrix(self, labels: Sequence[str]) -> np.ndarray:
+        """(L, D) embeddings of ``labels``."""
+        return np.stack([self.text[label] for label in labels])
+
+    def iou(self, i: int, j: int) -> float:
+        """Mask IoU of masks i and j (the (M, M) matrix is computed on first use)."""
+        if self._iou is None:
+            self._iou = rle_utils.iou_matrix(list(self.masks.rles), list(self.masks.rles))
+        return float(self._iou[i, j])
+
+
+# --- the matcher ----------------------------------------------------------------------------
+
+
+def _vocab_parts(lemma: str) -> Iterable[str]:
+    from ovlabel.engine.vocab import parts_of
+
+    return parts_of(lemma)
+
+
+def candidate_masks(masks: MaskBatch, min_area_fraction: float) -> MaskBatch:
+    """Masks of at least ``min_area_fraction`` of the image (and at least one pixel)."""
+    h, w = masks.image_size
+    return masks.select(masks.areas >= max(1.0, min_area_fraction * h * w))
+
+
+class RegionMatcher:
+    """Labels the masks of a batch of images; returns each image's matches or segment tree.
+
+    ``lexicon`` (object lemma -> part lemmas) defaults to the part lexicon of
+    ``configs/vocab/parts.yaml``; it is only consulted when ``cfg.lexicon_parts`` is set.
+    """
+
+    def __init__(self, embedder: RegionEmbedder, cfg: MatchingConfig, crop_mode: str = "masked",
+                 lexicon: Optional[Lexicon] = None) -> None:
         self.embedder = embedder
         self.cfg = cfg
         self.crop_mode = crop_mode
+        self._lexicon_fn: Lexicon = lexicon or _vocab_parts
+        self._lexicon_cache: dict[str, tuple[str, ...]] = {}
 
     def label_batch(self, items: Sequence[ImageInput]) -> list[tuple[Segment, ...]]:
         """Each image's segment tree (root, objects, parts)."""
         return [tree_of(found) for found in self.match_batch(items)]
 
     def match_batch(self, items: Sequence[ImageInput]) -> list[ImageMatches]:
-        """Each image's root and matches; all regions of the batch embedded in one call."""
+        """Each image's root and matches; all regions and all labels of the batch embedded in one call each."""
+        if not items:
+            return []
         kept = [candidate_masks(item.masks, self.cfg.min_mask_area_fraction) for item in items]
-        region_emb = self._embed_regions(items, kept)
-        scene_emb = self.embedder.embed_crops(np.stack([crop_image(i.image, self.embedder.crop_size) for i in items]))
-        return [self._match_image(item, masks, emb, scene)
-                for item, masks, emb, scene in zip(items, kept, region_emb, scene_emb)]
+        regions = self._embed_regions(items, kept)
+        scenes = self.embedder.embed_crops(np.stack([crop_image(i.image, self.embedder.crop_size) for i in items]))
+        text = self._embed_labels(items)
+        return [self._match_image(ImageContext(item, masks, emb, scene, text))
+                for item, masks, emb, scene in zip(items, kept, regions, scenes)]
+
+    # embeddings
 
     def _embed_regions(self, items: Sequence[ImageInput], kept: Sequence[MaskBatch]) -> list[np.ndarray]:
+        """Per image, (M_k, D) embeddings of its kept masks' crops (one embed_crops call)."""
         size = self.embedder.crop_size
         crops = [crop_region(item.image, masks.decode(i), self.crop_mode, size)
                  for item, masks in zip(items, kept) for i in range(len(masks))]
@@ -89,50 +318,133 @@ class RegionMatcher:
         bounds = np.cumsum([0] + [len(m) for m in kept])
         return [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
 
-    def _match_image(self, item: ImageInput, masks: MaskBatch, emb: np.ndarray, scene_emb: np.ndarray) -> ImageMatches:
-        matches = self._match_objects(masks, emb, nouns_at_level(item.parses, "object"))
-        return ImageMatches(self._root(item, scene_emb), tuple(matches), masks)
+    def _lexicon(self, lemma: str) -> tuple[str, ...]:
+        """Sorted part lemmas of ``lemma`` (sorted: set order must not leak into the output); memoised."""
+        if lemma not in self._lexicon_cache:
+            self._lexicon_cache[lemma] = tuple(sorted(set(self._lexicon_fn(lemma))))
+        return self._lexicon_cache[lemma]
 
-    def _root(self, item: ImageInput, scene_emb: np.ndarray) -> Segment:
-        size = item.image.shape[:2]
-        scenes = nouns_at_level(item.parses, "scene")
+    def _batch_labels(self, items: Sequence[ImageInput]) -> list[str]:
+        labels: dict[str, None] = dict.fromkeys(self.cfg.background_labels)
+        for item in items:
+            for level in ("scene", "object", "part"):
+                labels.update(dict.fromkeys(r.noun.lemma for r in nouns_at_level(item.parses, level)))
+            if self.cfg.lexicon_parts:
+                for ref in nouns_at_level(item.parses, "object"):
+                    labels.update(dict.fromkeys(self._lexicon(ref.noun.lemma)))
+        return list(labels)
+
+    def _embed_labels(self, items: Sequence[ImageInput]) -> dict[str, np.ndarray]:
+        labels = self._batch_labels(items)
+        return dict(zip(labels, self.embedder.embed_labels(labels))) if labels else {}
+
+    def _scores(self, ctx: ImageContext, rows: Sequence[int], labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(len(rows), len(labels) + n_background) cosines and probabilities; background columns last."""
+        text = ctx.label_matrix(list(labels) + list(self.cfg.background_labels))
+        return label_scores(ctx.regions[list(rows)], text, self.embedder.logit_scale)
+
+    # one image
+
+    def _match_image(self, ctx: ImageContext) -> ImageMatches:
+        objects = self._match_objects(ctx)
+        parts = self._match_parts(ctx, objects)
+        log.debug("matched %d masks: %d objects, %d parts", len(ctx.masks), len(objects), len(parts))
+        return ImageMatches(self._root(ctx), tuple(objects + parts), ctx.masks)
+
+    def _root(self, ctx: ImageContext) -> Segment:
+        """The scene root: labelled by the best scene noun above the thresholds, else 'scene'."""
+        size = ctx.item.image.shape[:2]
+        scenes = nouns_at_level(ctx.item.parses, "scene")
         if not scenes:
             return root_segment(size, "scene")
-        sims = self.embedder.embed_labels([r.noun.lemma for r in scenes]) @ scene_emb
-        best = int(np.argmax(sims))
-        if sims[best] < self.cfg.similarity_threshold:
+        labels = [r.noun.lemma for r in scenes] + list(self.cfg.background_labels)
+        sims, probs = label_scores(ctx.scene[None, :], ctx.label_matrix(labels), self.embedder.logit_scale)
+        best = int(np.argmax(probs[0, :len(scenes)]))  # first on ties
+        prob, sim = float(probs[0, best]), float(sims[0, best])
+        if prob < self.cfg.scene_threshold or sim < self.cfg.similarity_threshold:
             return root_segment(size, "scene")
         ref = scenes[best]
-        return root_segment(size, ref.noun.lemma, float(np.clip(sims[best], 0, 1)), float(sims[best]),
-                            ref.noun, ref.caption_index)
+        return root_segment(size, ref.noun.lemma, float(np.clip(prob, 0.0, 1.0)), sim, ref.noun, ref.caption_index)
 
-    def _match_objects(self, masks: MaskBatch, emb: np.ndarray, nouns: list[NounRef]) -> list[Match]:
-        if not nouns or len(masks) == 0:
+    def _match_objects(self, ctx: ImageContext) -> list[Match]:
+        """Each object noun's masks (see the module docstring); at most one object label per mask."""
+        refs = nouns_at_level(ctx.item.parses, "object")
+        if not refs or len(ctx.masks) == 0:
             return []
-        labels = [r.noun.lemma for r in nouns] + list(self.cfg.background_labels)
-        sims = emb @ self.embedder.embed_labels(labels).T  # (M, L)
-        probs = softmax(self.embedder.logit_scale * sims, axis=1)
-        candidates = [(float(probs[i, j]), i, j) for j in range(len(nouns)) for i in range(len(masks))
-                      if probs[i, j] >= self.cfg.probability_threshold and sims[i, j] >= self.cfg.similarity_threshold]
-        taken_masks: set[int] = set()
-        taken_nouns: set[int] = set()
-        matches = []
-        for prob, i, j in sorted(candidates, reverse=True):
-            if i in taken_masks or j in taken_nouns:
+        slots = [Slot(r.noun.lemma, "object", demand_of(r.noun), "caption", r) for r in refs]
+        rows = range(len(ctx.masks))
+        sims, probs = self._scores(ctx, rows, [s.label for s in slots])
+        ok = eligible(sims, probs, len(slots), self.cfg.probability_threshold, self.cfg.similarity_threshold)
+        chosen = assign(candidates_from(sims, probs, ok, rows, range(len(slots))), slots, set(), ctx.iou,
+                        self.cfg.instance_nms_iou)
+        return [to_match(c, slots[c.slot]) for c in chosen]
+
+    def _part_candidates(self, ctx: ImageContext, objects: Sequence[Match]) -> list[list[int]]:
+        """Per object match, the masks strictly smaller than it and >= ``part_containment`` inside it."""
+        parents = [m.mask_index for m in objects]
+        inside = containment(ctx.masks, range(len(ctx.masks)), parents)
+        areas = ctx.masks.areas
+        return [[i for i in range(len(ctx.masks))
+                 if areas[i] < areas[p] and inside[i, k] >= self.cfg.part_containment]
+                for k, p in enumerate(parents)]
+
+    def _match_parts(self, ctx: ImageContext, objects: Sequence[Match]) -> list[Match]:
+        """Caption parts, then (``lexicon_parts``) lexicon parts on the masks still free."""
+        by_whole = part_nouns(ctx.item.parses)
+        wanted = [k for k, m in enumerate(objects) if by_whole.get(m.label) or self.cfg.lexicon_parts]
+        if not wanted:
+            return []
+        pools = self._part_candidates(ctx, objects)
+        taken: set[int] = set()
+        found = self._caption_parts(ctx, objects, pools, by_whole, taken)
+        if self.cfg.lexicon_parts:
+            found += self._lexicon_parts(ctx, objects, pools, by_whole, taken)
+        return found
+
+    def _place_parts(self, ctx: ImageContext, groups: Sequence[tuple[Sequence[int], Sequence[str], list[Slot]]],
+                     threshold: float, taken: set[int]) -> list[Match]:
+        """Assign part slots; each group is (candidate masks, softmax labels, slots for the first labels)."""
+        slots: list[Slot] = []
+        cands: list[Candidate] = []
+        for rows, labels, group_slots in groups:
+            if not rows or not group_slots:
                 continue
-            taken_masks.add(i)
-            taken_nouns.add(j)
-            ref = nouns[j]
-            matches.append(Match(mask_index=i, level="object", label=ref.noun.lemma, score=prob,
-                                 similarity=float(sims[i, j]), source="caption", noun=ref.noun,
-                                 caption_index=ref.caption_index))
-        return matches
+            sims, probs = self._scores(ctx, rows, labels)
+            ok = eligible(sims, probs, len(labels), threshold, self.cfg.similarity_threshold)
+            ids = [len(slots) + c for c in range(len(group_slots))] + [None] * (len(labels) - len(group_slots))
+            cands += candidates_from(sims, probs, ok, rows, ids)
+            slots += group_slots
+        chosen = assign(cands, slots, taken, ctx.iou, self.cfg.instance_nms_iou)
+        return [to_match(c, slots[c.slot]) for c in chosen]
+
+    def _caption_parts(self, ctx: ImageContext, objects: Sequence[Match], pools: Sequence[list[int]],
+                       by_whole: Mapping[str, list[NounRef]], taken: set[int]) -> list[Match]:
+        groups = []
+        for k, obj in enumerate(objects):
+            refs = by_whole.get(obj.label, [])
+            slots = [Slot(r.noun.lemma, "part", demand_of(r.noun), "caption", r, k) for r in refs]
+            groups.append((pools[k], [s.label for s in slots], slots))
+        return self._place_parts(ctx, groups, self.cfg.probability_threshold, taken)
+
+    def _lexicon_parts(self, ctx: ImageContext, objects: Sequence[Match], pools: Sequence[list[int]],
+                       by_whole: Mapping[str, list[NounRef]], taken: set[int]) -> list[Match]:
+        groups = []
+        for k, obj in enumerate(objects):
+            named = [r.noun.lemma for r in by_whole.get(obj.label, [])]
+            proposed = [p for p in self._lexicon(obj.label) if p not in named]
+            slots = [Slot(p, "part", None, "lexicon", None, k) for p in proposed]
+            free = [i for i in pools[k] if i not in taken]
+            groups.append((free, proposed + named, slots))
+        return self._place_parts(ctx, groups, self.cfg.lexicon_part_threshold, taken)
 
 
 def label_image(embedder: RegionEmbedder, cfg: MatchingConfig, image: np.ndarray, masks: MaskBatch,
-                parses: Sequence[CaptionParse], crop_mode: str = "masked") -> tuple[Segment, ...]:
+                parses: Sequence[CaptionParse], crop_mode: str = "masked",
+                lexicon: Optional[Lexicon] = None) -> tuple[Segment, ...]:
     """Convenience: label one image."""
-    return RegionMatcher(embedder, cfg, crop_mode).label_batch([ImageInput(image, masks, tuple(parses))])[0]
+    matcher = RegionMatcher(embedder, cfg, crop_mode, lexicon)
+    return matcher.label_batch([ImageInput(image, masks, tuple(parses))])[0]
 
 
-__all__ = ["ImageInput", "NounRef", "RegionMatcher", "label_image", "nouns_at_level"]
+__all__ = ["Candidate", "ImageContext", "ImageInput", "NounRef", "RegionMatcher", "Slot", "assign", "containment",
+           "demand_of", "eligible", "label_image", "nouns_at_level", "part_nouns"]
