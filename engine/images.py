@@ -60,8 +60,29 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP",
+         b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WEBP"}
+
+
+def _unidentified_message(data: bytes, uri: str) -> str:
+    head = data[:512]
+    for magic, fmt in MAGIC.items():
+        if head.startswith(magic):
+            return f"image {uri!r} starts like a {fmt} file but is corrupt (its header does not decode); re-encode or drop it"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:
+        kind = "SVG/XML, a vector format" if text.lstrip().startswith("<") else "text"
+        return f"{uri!r} is {kind}, not a raster image (starts with {text[:24]!r}); convert it to PNG or JPEG"
+    return f"{uri!r} is in an unsupported or unknown image format (first bytes {head[:8].hex()}); convert it to PNG or JPEG"
+
+
 def decode_image(data: bytes, uri: str = "<bytes>", max_pixels: int = 64_000_000, min_side: int = 1) -> np.ndarray:
     """Decode image bytes to (H, W, 3) uint8 RGB, EXIF-transposed, within the pixel cap."""
+    if not data:
+        raise ImageLoadError(f"image file is empty (0 bytes): {uri!r}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -75,7 +96,7 @@ def decode_image(data: bytes, uri: str = "<bytes>", max_pixels: int = 64_000_000
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{uri!r} is not an image PIL can identify (unsupported format or not an image file)") from None
+        raise ImageLoadError(_unidentified_message(data, uri)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageLoadError(f"image {uri!r} exceeds the pixel cap: {exc}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
