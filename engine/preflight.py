@@ -27,7 +27,9 @@ def check_spacy_model(name: str) -> None:
 def check_local_checkpoint(location: str | None, key: str) -> None:
     if location is None or urlparse(location).scheme in ("http", "https", "gs", "s3"):
         return
-    path = Path(location).expanduser()
+    from ovlabel.engine.weights import local_checkpoint
+
+    path = local_checkpoint(location)
     if not path.is_file():
         raise ModelWeightsError(f"checkpoint file {str(path)!r} not found; provide {path.name} and set {key}=/path/to/{path.name}")
 

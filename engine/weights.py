@@ -31,6 +31,18 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def local_checkpoint(location: str) -> Path:
+    """A local checkpoint path; a relative one that is not found from the working directory is looked up
+    in the configs folder, so shipped configs can name shipped weights (``models/ovlabel-tiny-clip.safetensors``)."""
+    path = Path(location).expanduser()
+    if not path.is_absolute() and not path.is_file():
+        from ovlabel.engine.config import CONFIG_DIR
+
+        if (CONFIG_DIR / path).is_file():
+            return CONFIG_DIR / path
+    return path
+
+
 def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] = None) -> Path:
     """A local path for ``location`` (downloading a URL into the cache once), sha256-verified.
 
@@ -42,7 +54,7 @@ def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] =
         if not path.is_file():
             _download(location, path, key)
     else:
-        path = Path(location).expanduser()
+        path = local_checkpoint(location)
         if not path.is_file():
             raise ModelWeightsError(f"checkpoint file {str(path)!r} not found; provide {name} and set {key}=/path/to/{name}")
     if expected_sha256:
