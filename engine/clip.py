@@ -21,6 +21,7 @@ from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
 
 log = logging.getLogger(__name__)
+LABELS_PER_CALL = 16  # labels per text-encoder call (fixed, padded: batch-independent results)
 TEXT_CACHE_SIZE = 8192  # labels whose prompt-ensemble embedding an embedder keeps (LRU)
 
 
@@ -103,6 +104,14 @@ def _create_pretrained(cfg: ClipConfig) -> Any:
             f"open_clip_model.safetensors for {cfg.model} ({cfg.pretrained}) and set clip.checkpoint=/path/to/it") from None
 
 
+def _padded(chunk: np.ndarray, size: int) -> np.ndarray:
+    """``chunk`` (n <= size rows) padded with zeros to exactly ``size`` rows."""
+    if len(chunk) == size:
+        return np.ascontiguousarray(chunk)
+    pad = np.zeros((size - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
+    return np.concatenate([chunk, pad])
+
+
 class OpenClipEmbedder:
     """:class:`RegionEmbedder` over any open_clip model; bf16 autocast on CUDA."""
 
@@ -130,18 +139,28 @@ class OpenClipEmbedder:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled) if enabled else torch.autocast("cpu", enabled=False)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
-        """(N, S, S, 3) uint8 -> (N, D) float32, L2-normalised."""
+        """(N, S, S, 3) uint8 -> (N, D) float32, L2-normalised.
+
+        Crops go through the model in chunks of exactly ``clip.batch_size`` (the last one padded),
+        so a crop's embedding does not depend on which other crops share its batch: the same
+        image gives the same labels whatever Beam batched it with.
+        """
         import torch
 
+        size = self.cfg.batch_size
         out = []
         with torch.inference_mode(), self._autocast():
-            for start in range(0, len(crops), self.cfg.batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(crops[start:start + self.cfg.batch_size])).to(self.device)
+            for start in range(0, len(crops), size):
+                chunk = _padded(crops[start:start + size], size)
+                x = torch.from_numpy(chunk).to(self.device)
                 x = (x.permute(0, 3, 1, 2).float() - self._mean) / self._std
                 feats = self.model.encode_image(x).float()
-                out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
-        dim = self.model.text_projection.shape[-1] if hasattr(self.model, "text_projection") else 0
-        return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
+                out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()[:min(size, len(crops) - start)])
+        return np.concatenate(out) if out else np.zeros((0, self.embed_dim), np.float32)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.text_projection.shape[-1]) if hasattr(self.model, "text_projection") else 0
 
     def embed_labels(self, labels: Sequence[str]) -> np.ndarray:
         """(L,) labels -> (L, D) prompt-ensemble embeddings, cached per label (LRU, ``TEXT_CACHE_SIZE``)."""
@@ -164,16 +183,19 @@ class OpenClipEmbedder:
         return np.stack([found[label] for label in labels])
 
     def _encode_labels(self, labels: Sequence[str]) -> np.ndarray:
+        """Prompt ensembles, LABELS_PER_CALL labels per model call (padded) so results don't depend on batching."""
         import torch
 
         templates = self.cfg.templates
-        prompts = [t.format(label) for label in labels for t in templates]
         chunks = []
         with torch.inference_mode(), self._autocast():
-            for start in range(0, len(prompts), 256):
-                tokens = self.tokenizer(prompts[start:start + 256]).to(self.device)
-                chunks.append(torch.nn.functional.normalize(self.model.encode_text(tokens).float(), dim=-1))
-        per_prompt = torch.cat(chunks).view(len(labels), len(templates), -1)
+            for start in range(0, len(labels), LABELS_PER_CALL):
+                group = list(labels[start:start + LABELS_PER_CALL])
+                group += [""] * (LABELS_PER_CALL - len(group))
+                tokens = self.tokenizer([t.format(label) for label in group for t in templates]).to(self.device)
+                feats = torch.nn.functional.normalize(self.model.encode_text(tokens).float(), dim=-1)
+                chunks.append(feats.view(LABELS_PER_CALL, len(templates), -1))
+        per_prompt = torch.cat(chunks)[:len(labels)]
         return torch.nn.functional.normalize(per_prompt.mean(dim=1), dim=-1).cpu().numpy()
 
     def describe(self) -> dict[str, object]:
