@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, Container, Iterable, Iterator, Optional, Sequence
+from typing import Any, Callable, Container, Iterable, Iterator, Optional, Sequence
 
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.records import CaptionParse, Noun
@@ -189,7 +189,7 @@ class _Candidate:
 class _DocReader:
     """Turns one parsed caption into nouns. Token indices key every lookup."""
 
-    def __init__(self, doc: Any, vocab: Vocab, noun_lemma: Any) -> None:
+    def __init__(self, doc: Any, vocab: Vocab, noun_lemma: Callable[[Any], str]) -> None:
         self.tokens = list(doc)
         self.vocab = vocab
         self._noun_lemma = noun_lemma
@@ -252,13 +252,12 @@ class _DocReader:
     def _find_quantities(self) -> None:
         """'a pair of skis': 'pair' is dropped and skis get count 2."""
         for token in self.tokens:
-            if not self.is_noun(token) or self.lemma(token) not in self.vocab.quantity:
-                continue
-            target = _of_object(token)
+            lemma = self.lemma(token) if self.is_noun(token) else ""
+            target = _of_object(token) if lemma in self.vocab.quantity else None
             if target is None:
                 continue
             self.quantity_heads.add(token.i)
-            count = self.vocab.quantity[self.lemma(token)]
+            count = self.vocab.quantity[lemma]
             times = self.own_count(token)
             self.quantity_counts[target.i] = count * times if count and times else count
 
@@ -284,8 +283,8 @@ class _DocReader:
         """Tokens whose modifiers belong to the noun: its host, plus every word of a multiword
         name (the parser may hang 'brown' on 'teddy' in 'a brown teddy bear')."""
         start = self.multiword.get(cand.token.i, (cand.token.i,))[0]
-        return [cand.host, *self.tokens[start:cand.token.i + 1]] if cand.host is not cand.token \
-            else self.tokens[start:cand.token.i + 1]
+        span = self.tokens[start:cand.token.i + 1]
+        return span if cand.host is cand.token else [cand.host, *span]
 
     # -- candidates -----------------------------------------------------------------------------
     def candidates(self) -> list[_Candidate]:
@@ -300,14 +299,11 @@ class _DocReader:
             if token.dep_ == "compound":
                 if self.misread_verb(token.head):
                     host = token.head
-                elif not self.is_part(self.lemma(token.head), lemma):
+                elif not self.vocab.is_part(self.lemma(token.head), lemma):
                     continue
             level = "scene" if lemma in self.vocab.scenes else "object"
             found.append(_Candidate(token, host, lemma, level))
         return found
-
-    def is_part(self, part: str, whole: str) -> bool:
-        return part in self.vocab.parts.get(whole, ())
 
     # -- wholes ---------------------------------------------------------------------------------
     def whole_of(self, cand: _Candidate, by_token: dict[int, _Candidate]) -> Optional[int]:
@@ -318,7 +314,7 @@ class _DocReader:
             whole = self.through_quantity(whole)
             other = by_token.get(whole.i)
             if other is not None and other is not cand and other.lemma not in self.vocab.spatial \
-                    and self.is_part(cand.lemma, other.lemma):
+                    and self.vocab.is_part(cand.lemma, other.lemma):
                 return whole.i
         return None
 
@@ -326,12 +322,13 @@ class _DocReader:
         """Possible wholes in order: compound, possessive, 'of', 'with'."""
         token = cand.token
         first = _first_conjunct(token)
+        own_and_first = (token,) if first.i == token.i else (token, first)  # 'the head and tail of a dog'
         for child in token.lefts:
             if child.dep_ == "compound" and child.i in by_token:
                 yield child
-        for owner in (c for t in (token, first) for c in t.lefts if c.dep_ == "poss"):
+        for owner in (c for t in own_and_first for c in t.lefts if c.dep_ == "poss"):
             yield from self._possessor(owner, cand, by_token)
-        for t in (token, first):
+        for t in own_and_first:
             target = _of_object(t)
             if target is not None:
                 yield target
@@ -344,7 +341,7 @@ class _DocReader:
             yield owner
             return
         before = [by_token[i] for i in sorted(by_token, reverse=True) if i < owner.i]
-        fitting = [c for c in before if self.is_part(cand.lemma, c.lemma)]
+        fitting = [c for c in before if self.vocab.is_part(cand.lemma, c.lemma)]
         if owner.lower_ in _PERSON_PRONOUNS:
             fitting.sort(key=lambda c: c.lemma not in self.vocab.persons)
         elif owner.lower_ in _THING_PRONOUNS:
@@ -373,7 +370,7 @@ class _DocReader:
             phrase=text[start:end], lemma=cand.lemma, level=cand.level, char_span=(start, end),
             parent=index.get(cand.whole) if cand.whole is not None else None,
             count=self.count(cand), plural=token.tag_ in _PLURAL_TAGS,
-            attributes=self.attributes(cand, index),
+            attributes=self.attributes(cand, taken),
         )
 
     def _phrase_start(self, cand: _Candidate, taken: Container[int]) -> int:
@@ -400,7 +397,7 @@ class _DocReader:
             return False
         return _modifies(token, heads)
 
-    def attributes(self, cand: _Candidate, nouns: Container[int]) -> tuple[str, ...]:
+    def attributes(self, cand: _Candidate, taken: Container[int]) -> tuple[str, ...]:
         """Colour and size adjectives on the noun, in text order ('black and white' -> both).
 
         Adjectives the parser hung on a compound modifier ('black panda bear') count for the
@@ -408,13 +405,13 @@ class _DocReader:
         """
         words = self.vocab.attributes
         seen: dict[int, str] = {}
-        for mod in self._modifiers(cand, nouns):
+        for mod in self._modifiers(cand, taken):
             word = self._noun_lemma(mod) if mod.tag_ in _ADJECTIVE_TAGS else mod.lower_
             if word in words and mod.i not in self.inside:
                 seen.setdefault(mod.i, word)
         return tuple(dict.fromkeys(seen[i] for i in sorted(seen)))
 
-    def _modifiers(self, cand: _Candidate, nouns: Container[int]) -> Iterator[Any]:
+    def _modifiers(self, cand: _Candidate, taken: Container[int]) -> Iterator[Any]:
         token = cand.token
         stack = [c for t in self.anchors(cand) for c in t.lefts if c.dep_ in ("amod", "compound", "nmod")]
         if token.dep_ in _SUBJECT_DEPS and token.head.lower_ in _BE_FORMS:
@@ -422,7 +419,7 @@ class _DocReader:
         while stack:
             mod = stack.pop()
             if mod.dep_ == "compound" and _is_noun_tag(mod) and mod.lower_ not in self.vocab.colors:
-                if mod.i not in nouns and not self.misread_verb(mod):
+                if mod.i not in taken and not self.misread_verb(mod):
                     stack += [c for c in mod.children if c.dep_ == "amod"]
                 continue
             yield mod

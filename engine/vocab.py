@@ -45,6 +45,10 @@ class Vocab:
     def attributes(self) -> frozenset[str]:
         return self.colors | self.sizes
 
+    def is_part(self, part: str, whole: str) -> bool:
+        """Lexicon check on normalised lemmas (see :func:`is_part_of` for raw words)."""
+        return part in self.parts.get(whole, ())
+
 
 def _read_yaml(name: str) -> dict[str, Any]:
     path = VOCAB_DIR / name
@@ -134,7 +138,7 @@ def parts_of(object_lemma: str) -> frozenset[str]:
 
 def is_part_of(part_lemma: str, whole_lemma: str) -> bool:
     """True when the part lexicon allows ``part_lemma`` as a part of ``whole_lemma``."""
-    return _norm(part_lemma) in parts_of(whole_lemma)
+    return load_vocab().is_part(_norm(part_lemma), _norm(whole_lemma))
 
 
 def is_scene(lemma: str) -> bool:
