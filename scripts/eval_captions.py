@@ -3,7 +3,8 @@
     python scripts/eval_captions.py --data ../shared/data/coco-mini-train [--show-errors]
 
 For every image, the object nouns of its captions (level 'object'; scenes and parts are not
-objects) are mapped to COCO categories through SYNONYMS; nouns outside the table are not scored.
+objects) are mapped to COCO categories through SYNONYMS (kept apart from the parser's own word
+lists on purpose: the yardstick is not the system under test); nouns outside it are not scored.
 
 - precision: predicted (image, category) pairs that the image's instance annotations contain;
 - recall: (image, category) pairs with an instance covering >= --min-fraction of the image
@@ -23,8 +24,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ovlabel.engine.captions import DEFAULT_MODEL, CaptionParser, load_spacy
-
-log = logging.getLogger("eval_captions")
 
 _PERSON = ("person people man woman men women boy girl child children kid baby toddler infant guy lady "
            "gentleman adult teen teenager youth player skier surfer skateboarder snowboarder boarder rider "
