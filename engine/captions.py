@@ -164,7 +164,8 @@ def _parse_text(text: str) -> str:
 
 
 def _is_noun_tag(token: Any) -> bool:
-    return token.tag_ in _NOUN_TAGS
+    """A noun tag on a word with letters (emoji and symbols tagged NN are not nouns)."""
+    return token.tag_ in _NOUN_TAGS and any(ch.isalpha() for ch in token.text)
 
 
 def _is_verb(token: Any) -> bool:

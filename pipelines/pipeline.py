@@ -58,7 +58,8 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, manifest: str, staging: str, r
 class RunSummary:
     """Accounting of a whole output folder (all runs into it, resumed ones included).
 
-    ``stages`` is this run's flow per stage, from Beam counters: ``{stage: {in, out, errors}}``.
+    ``stages`` is this run's flow per stage, from Beam counters: ``{stage: {in, out, errors, skipped}}``
+    (``skipped``: inputs a resumed run found already done).
     """
 
     output: str
@@ -71,7 +72,7 @@ class RunSummary:
 
     @property
     def stages_balanced(self) -> bool:
-        return all(s.get("in", 0) == s.get("out", 0) + s.get("errors", 0) for s in self.stages.values())
+        return all(s["in"] == s["out"] + s["errors"] + s["skipped"] for s in self.stages.values())
 
     @property
     def balanced(self) -> bool:
@@ -95,13 +96,13 @@ def _metrics(result: Any) -> dict[str, Any]:
 
 
 def stage_counts(metrics: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """``{stage: {in, out, errors}}`` from the ``<stage>.<what>`` counters, summed over steps."""
+    """``{stage: {in, out, errors, skipped}}`` from the ``<stage>.<what>`` counters, summed over steps."""
     flows: dict[str, dict[str, int]] = {}
     for key, value in metrics.items():
         name = key.rsplit("/", 1)[-1]
         stage, _, what = name.partition(".")
-        if stage in STAGES and what in ("in", "out", "errors") and isinstance(value, int):
-            flows.setdefault(stage, {"in": 0, "out": 0, "errors": 0})[what] += value
+        if stage in STAGES and what in ("in", "out", "errors", "skipped") and isinstance(value, int):
+            flows.setdefault(stage, {"in": 0, "out": 0, "errors": 0, "skipped": 0})[what] += value
     return {stage: flows[stage] for stage in STAGES if stage in flows}
 
 

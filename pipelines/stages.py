@@ -88,7 +88,7 @@ class _ValidateRow(beam.DoFn):
     def __init__(self, base_dir: str, resume_from: Optional[str] = None) -> None:
         self.base_dir = base_dir
         self.resume_from = resume_from
-        self.skipped = beam.metrics.Metrics.counter(NAMESPACE, "resume.skipped")
+        self.skipped = beam.metrics.Metrics.counter(NAMESPACE, "ValidateRows.skipped")
         self._done: Optional[DoneKeys] = None
 
     def setup(self) -> None:
@@ -138,15 +138,16 @@ def deduplicate(records: beam.PCollection) -> tuple[beam.PCollection, beam.PColl
 
 
 class _ParseCaptions(beam.DoFn):
-    def __init__(self, spacy_model: str, max_chars: int) -> None:
+    def __init__(self, spacy_model: str, max_chars: int, batch_size: int) -> None:
         self.spacy_model = spacy_model
         self.max_chars = max_chars
+        self.batch_size = batch_size
         self._parser: Any = None
 
     def setup(self) -> None:
-        from ovlabel.engine.captions import get_parser
+        from ovlabel.engine.captions import CaptionParser
 
-        self._parser = get_parser(self.spacy_model)
+        self._parser = CaptionParser(self.spacy_model, self.batch_size)
 
     def process(self, record: InputRecord) -> Iterator[ImageBundle]:
         captions = [c for c in record.captions if c.strip()]
@@ -175,7 +176,8 @@ class _LoadImages(beam.DoFn):
 
 
 def parse_captions(records: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
-    return records | _Stage("ParseCaptions", _ParseCaptions(cfg.captions.spacy_model, cfg.captions.max_chars))
+    return records | _Stage("ParseCaptions", _ParseCaptions(cfg.captions.spacy_model, cfg.captions.max_chars,
+                                                                  cfg.captions.batch_size))
 
 
 def load_images(bundles: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:

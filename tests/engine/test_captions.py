@@ -382,3 +382,9 @@ def test_vocabulary_is_loaded_once() -> None:
     assert load_vocab() is load_vocab()
     assert {"photo", "side", "top", "front", "couple", "group", "pair"} <= load_vocab().stop
     assert load_vocab().quantity["pair"] == 2
+
+
+def test_emoji_and_symbols_are_not_nouns() -> None:
+    assert parse_caption("🐶🌊☀️🎉").nouns == ()
+    lemmas = [n.lemma for n in parse_caption("A dog 🐶 on a beach 🌊.").nouns]
+    assert "dog" in lemmas and all(any(ch.isalpha() for ch in lemma) for lemma in lemmas)

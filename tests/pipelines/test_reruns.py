@@ -1,0 +1,104 @@
+"""Reruns: refusal, --overwrite, --resume, and a SIGKILLed run that leaves no partial shard."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from ovlabel.engine.config import config_path
+from ovlabel.pipelines.pipeline import run
+from tests.conftest import CAPTIONS, draw_scene, write_manifest
+from tests.pipelines.helpers import TINY_OVERRIDES, comparable, read_rows, tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(folder: Path, n: int) -> list[dict[str, Any]]:
+    (folder / "images").mkdir(exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        Image.fromarray(draw_scene(10 + i, (48, 64))).save(folder / "images" / f"r{i}.png")
+        rows.append({"image": f"images/r{i}.png", "captions": CAPTIONS[i % len(CAPTIONS)], "image_id": f"r{i}"})
+    rows.append({"image": "images/none.png", "caption": "A cat.", "image_id": "gone"})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("reruns")
+    rows = _rows(folder, 4)
+    full = write_manifest(folder, rows, "full.jsonl")
+    reference = folder / "reference"
+    run(tiny_config(), str(full), str(reference))
+    return {"folder": folder, "rows": rows, "full": full, "reference": reference}
+
+
+def _same_rows(a: Path, b: Path) -> None:
+    for kind in ("labels", "errors"):
+        assert comparable(read_rows(a, kind)) == comparable(read_rows(b, kind)), kind
+
+
+def test_rerun_is_identical_and_overwrite_replaces(world: dict[str, Any]) -> None:
+    out = world["folder"] / "again"
+    run(tiny_config(), str(world["full"]), str(out))
+    _same_rows(out, world["reference"])
+    summary = run(tiny_config(), str(world["full"]), str(out), overwrite=True)
+    assert summary.input_rows == summary.labeled_rows + summary.error_rows == 5
+    _same_rows(out, world["reference"])
+
+
+def test_resume_processes_only_what_is_missing(world: dict[str, Any]) -> None:
+    out = world["folder"] / "resumed"
+    first_half = write_manifest(world["folder"], world["rows"][:2], "half.jsonl")
+    run(tiny_config(), str(first_half), str(out))
+    summary = run(tiny_config(), str(world["full"]), str(out), resume=True)
+    info = json.loads((out / "run.json").read_text())
+    assert info["stages"]["ValidateRows"]["skipped"] == 2  # r0 and r1 were done
+    assert info["stages"]["ParseCaptions"]["in"] == 3
+    assert summary.balanced and summary.input_rows == 5
+    _same_rows(out, world["reference"])
+
+
+def test_sigkill_leaves_no_partial_shard_and_resume_completes(world: dict[str, Any]) -> None:
+    out = world["folder"] / "killed"
+    cmd = [sys.executable, "-m", "ovlabel.pipelines.cli", "run", "--config", str(config_path("tiny.yaml")),
+           "--input", str(world["full"]), "--output", str(out), *TINY_OVERRIDES]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "_staging").glob("*/*")):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not list((out / "labels").glob("*.parquet")) if (out / "labels").exists() else True
+    assert not (out / "run.json").exists()
+    summary = run(tiny_config(), str(world["full"]), str(out), resume=True)
+    assert summary.balanced and not (out / "_staging").exists()
+    _same_rows(out, world["reference"])
+
+
+def test_non_empty_output_is_refused_without_a_flag(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from ovlabel.pipelines.cli import main
+
+    code = main(["run", "--config", str(config_path("tiny.yaml")), "--input", str(world["full"]),
+                 "--output", str(world["reference"])])
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
+
+
+def test_output_paths_stay_inside_the_output_folder(tmp_path: Path) -> None:
+    from ovlabel.engine.errors import OutputError
+    from ovlabel.pipelines.output import OutputDir
+
+    out = OutputDir(str(tmp_path / "o"))
+    for bad in ("../escape", "/etc/passwd", "a/../../b"):
+        with pytest.raises(OutputError, match="inside"):
+            out.join(bad)
