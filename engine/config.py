@@ -74,14 +74,14 @@ class SuperpixelConfig(_Section):
     scale: float = 100.0
     sigma: float = 0.8
     min_size: int = 20
-    max_side: int = Field(512, ge=16, description="images are segmented at most this large")
+    max_side: int = Field(320, ge=16, description="images are segmented at most this large")
     min_area_fraction: float = 0.0005
     colour_spaces: tuple[Literal["rgb", "hsv", "lab", "rgi", "hue", "intensity"], ...] = Field(
         ("hsv", "lab"), min_length=1, description="one Felzenszwalb over-segmentation per colour space and scale")
     scale_factors: tuple[float, ...] = Field(
-        (0.5, 1.0), min_length=1, description="Felzenszwalb k values, as multiples of `scale`")
+        (1.0, 3.0), min_length=1, description="Felzenszwalb k values, as multiples of `scale`")
     similarities: tuple[Literal["ctsf", "tsf", "cs", "ts", "f", "s"], ...] = Field(
-        ("ctsf", "tsf"), min_length=1,
+        ("f",), min_length=1,
         description="merge similarities: c(olour) t(exture) s(ize) f(ill) terms, one hierarchy each")
     dedupe_iou: float = Field(0.9, gt=0, le=1, description="drop a proposal this similar to a better-ranked one")
     seed: int = 0  # the ranking's random jitter (selective search); fixed, so output is deterministic
