@@ -15,6 +15,8 @@ from ovlabel.engine.config import Config, config_path, load_config
 
 # The reference SAM path keeps pipeline tests independent of the batched implementation's own tests.
 TINY_OVERRIDES = ("masks.sam.implementation=reference",)
+# The weights-free generator, capped: for tests about accounting rather than masks.
+FAST_MASKS = ("masks.generator=superpixel", "masks.superpixel.max_proposals=24")
 
 
 def tiny_config(*overrides: str) -> Config:

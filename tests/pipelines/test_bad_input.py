@@ -10,7 +10,7 @@ import pytest
 from ovlabel.pipelines.pipeline import RunSummary, run
 from tests.conftest import write_manifest
 from tests.engine.bad_files import BAD_MESSAGES, PIXEL_CAP, bad_files, good_variants
-from tests.pipelines.helpers import read_rows, tiny_config
+from tests.pipelines.helpers import FAST_MASKS, read_rows, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def bad_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunSummary]
     with manifest.open("a") as fh:
         fh.write('{"image": "images/gray.png", "caption": \n')  # an unparseable line
     out = folder / "out"
-    cfg = tiny_config(f"images.max_pixels={PIXEL_CAP}", "images.min_side=8", "captions.max_chars=10000")
+    cfg = tiny_config(f"images.max_pixels={PIXEL_CAP}", "images.min_side=8", "captions.max_chars=10000", *FAST_MASKS)
     return out, run(cfg, str(manifest), str(out))
 
 

@@ -13,12 +13,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ovlabel.engine.config import config_path
+from ovlabel.engine.config import Config, config_path
 from ovlabel.pipelines.pipeline import run
 from tests.conftest import CAPTIONS, draw_scene, write_manifest
-from tests.pipelines.helpers import TINY_OVERRIDES, comparable, read_rows, tiny_config
+from tests.pipelines.helpers import FAST_MASKS, TINY_OVERRIDES, comparable, read_rows, tiny_config
 
 pytestmark = pytest.mark.slow
+
+
+def _cfg() -> Config:
+    return tiny_config(*FAST_MASKS)
 
 
 def _rows(folder: Path, n: int) -> list[dict[str, Any]]:
@@ -37,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rows = _rows(folder, 4)
     full = write_manifest(folder, rows, "full.jsonl")
     reference = folder / "reference"
-    run(tiny_config(), str(full), str(reference))
+    run(_cfg(), str(full), str(reference))
     return {"folder": folder, "rows": rows, "full": full, "reference": reference}
 
 
@@ -48,9 +52,9 @@ def _same_rows(a: Path, b: Path) -> None:
 
 def test_rerun_is_identical_and_overwrite_replaces(world: dict[str, Any]) -> None:
     out = world["folder"] / "again"
-    run(tiny_config(), str(world["full"]), str(out))
+    run(_cfg(), str(world["full"]), str(out))
     _same_rows(out, world["reference"])
-    summary = run(tiny_config(), str(world["full"]), str(out), overwrite=True)
+    summary = run(_cfg(), str(world["full"]), str(out), overwrite=True)
     assert summary.input_rows == summary.labeled_rows + summary.error_rows == 5
     _same_rows(out, world["reference"])
 
@@ -58,8 +62,8 @@ def test_rerun_is_identical_and_overwrite_replaces(world: dict[str, Any]) -> Non
 def test_resume_processes_only_what_is_missing(world: dict[str, Any]) -> None:
     out = world["folder"] / "resumed"
     first_half = write_manifest(world["folder"], world["rows"][:2], "half.jsonl")
-    run(tiny_config(), str(first_half), str(out))
-    summary = run(tiny_config(), str(world["full"]), str(out), resume=True)
+    run(_cfg(), str(first_half), str(out))
+    summary = run(_cfg(), str(world["full"]), str(out), resume=True)
     info = json.loads((out / "run.json").read_text())
     assert info["stages"]["ValidateRows"]["skipped"] == 2  # r0 and r1 were done
     assert info["stages"]["ParseCaptions"]["in"] == 3
@@ -70,18 +74,18 @@ def test_resume_processes_only_what_is_missing(world: dict[str, Any]) -> None:
 def test_sigkill_leaves_no_partial_shard_and_resume_completes(world: dict[str, Any]) -> None:
     out = world["folder"] / "killed"
     cmd = [sys.executable, "-m", "ovlabel.pipelines.cli", "run", "--config", str(config_path("tiny.yaml")),
-           "--input", str(world["full"]), "--output", str(out), *TINY_OVERRIDES]
+           "--input", str(world["full"]), "--output", str(out), *TINY_OVERRIDES, *FAST_MASKS]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "_staging").glob("*/*")):
         time.sleep(0.2)
-    time.sleep(1.0)
+    time.sleep(0.3)
     assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not list((out / "labels").glob("*.parquet")) if (out / "labels").exists() else True
     assert not (out / "run.json").exists()
-    summary = run(tiny_config(), str(world["full"]), str(out), resume=True)
+    summary = run(_cfg(), str(world["full"]), str(out), resume=True)
     assert summary.balanced and not (out / "_staging").exists()
     _same_rows(out, world["reference"])
 
