@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from apache_beam.ml.inference.base import ModelHandler
 
@@ -18,7 +18,6 @@ from ovlabel.engine.records import ErrorRecord, ImageBundle
 
 log = logging.getLogger(__name__)
 Result = Union[ImageBundle, ErrorRecord]
-T = TypeVar("T")
 
 
 def error_from_exception(stage: str, bundle: ImageBundle, exc: BaseException) -> ErrorRecord:
@@ -43,15 +42,44 @@ def run_isolated(stage: str, batch: Sequence[ImageBundle], fn: Callable[[Sequenc
     return results
 
 
-def _bundle_bytes(bundle: ImageBundle) -> int:
-    return int(bundle.image.nbytes) if bundle.image is not None else 1
+class _BundleHandler(ModelHandler[ImageBundle, Result, Any]):
+    """What both model stages share: batching by image count, sizing by pixels, GPU sharing."""
+
+    stage = ""
+    namespace = ""
+
+    def __init__(self, max_batch_size: int, device: str, accelerator: Optional[str]) -> None:
+        super().__init__()
+        self._max_batch_size = max_batch_size
+        self._on_gpu = accelerator is not None or device.startswith("cuda")
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
+
+    def get_num_bytes(self, batch: Sequence[ImageBundle]) -> int:
+        """Pixels in the batch (Beam's default would pickle every batch to measure it)."""
+        return sum(int(b.image.nbytes) if b.image is not None else 1 for b in batch)
+
+    def share_model_across_processes(self) -> bool:
+        """One model copy per GPU machine, shared by the SDK worker processes."""
+        return self._on_gpu
+
+    def get_metrics_namespace(self) -> str:
+        return self.namespace
+
+    def _isolated(self, batch: Sequence[ImageBundle], fn: Callable[[Sequence[ImageBundle]], list[ImageBundle]]) -> list[Result]:
+        return run_isolated(self.stage, batch, fn)
 
 
-class MaskModelHandler(ModelHandler[ImageBundle, Result, Any]):
+class MaskModelHandler(_BundleHandler):
     """GenerateMasks: any engine MaskGenerator (sam / superpixel / precomputed)."""
 
+    stage = "GenerateMasks"
+    namespace = "ovlabel.masks"
+
     def __init__(self, cfg: MasksConfig) -> None:
-        super().__init__()
+        super().__init__(cfg.batch_size, cfg.device if cfg.generator == "sam" else "cpu",
+                         cfg.accelerator if cfg.generator == "sam" else None)
         self._cfg = cfg
 
     def load_model(self) -> Any:
@@ -65,26 +93,17 @@ class MaskModelHandler(ModelHandler[ImageBundle, Result, Any]):
             masks = model.generate([b.image for b in bundles], [b.image_id for b in bundles])
             return [b.replace(masks=m) for b, m in zip(bundles, masks)]
 
-        return run_isolated("GenerateMasks", batch, generate)
-
-    def batch_elements_kwargs(self) -> dict[str, Any]:
-        return {"min_batch_size": 1, "max_batch_size": self._cfg.batch_size}
-
-    def get_num_bytes(self, batch: Sequence[ImageBundle]) -> int:
-        return sum(_bundle_bytes(b) for b in batch)
-
-    def share_model_across_processes(self) -> bool:
-        return self._cfg.generator == "sam" and (self._cfg.accelerator is not None or self._cfg.device.startswith("cuda"))
-
-    def get_metrics_namespace(self) -> str:
-        return "ovlabel.masks"
+        return self._isolated(batch, generate)
 
 
-class MatchModelHandler(ModelHandler[ImageBundle, Result, Any]):
+class MatchModelHandler(_BundleHandler):
     """MatchRegions: an engine RegionMatcher over an open_clip RegionEmbedder."""
 
+    stage = "MatchRegions"
+    namespace = "ovlabel.clip"
+
     def __init__(self, clip: ClipConfig, matching: MatchingConfig) -> None:
-        super().__init__()
+        super().__init__(clip.image_batch_size, clip.device, clip.accelerator)
         self._clip = clip
         self._matching = matching
 
@@ -103,16 +122,4 @@ class MatchModelHandler(ModelHandler[ImageBundle, Result, Any]):
             found = model.match_batch([ImageInput(b.image, b.masks, b.parses) for b in bundles])
             return [b.replace(matches=m) for b, m in zip(bundles, found)]
 
-        return run_isolated("MatchRegions", batch, match)
-
-    def batch_elements_kwargs(self) -> dict[str, Any]:
-        return {"min_batch_size": 1, "max_batch_size": self._clip.image_batch_size}
-
-    def get_num_bytes(self, batch: Sequence[ImageBundle]) -> int:
-        return sum(_bundle_bytes(b) for b in batch)
-
-    def share_model_across_processes(self) -> bool:
-        return self._clip.accelerator is not None or self._clip.device.startswith("cuda")
-
-    def get_metrics_namespace(self) -> str:
-        return "ovlabel.clip"
+        return self._isolated(batch, match)

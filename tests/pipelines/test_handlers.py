@@ -1,0 +1,53 @@
+"""ModelHandlers: pickled without models, batch failures isolated to the bad image."""
+from __future__ import annotations
+
+import pickle
+from typing import Sequence
+
+import numpy as np
+
+from ovlabel.engine.config import ClipConfig, MasksConfig, MatchingConfig
+from ovlabel.engine.masks.data import MaskBatch
+from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
+from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
+
+
+def _bundle(i: int, shape: tuple[int, ...] = (8, 8, 3)) -> ImageBundle:
+    return ImageBundle(record=InputRecord(f"id{i}", f"/x/{i}.png", ("a dog",), "{}"), image=np.zeros(shape, np.uint8))
+
+
+class _Picky:
+    """A MaskGenerator that fails any batch holding a 2-channel image."""
+
+    name = "picky"
+
+    def generate(self, images: Sequence[np.ndarray], image_ids: Sequence[str]) -> list[MaskBatch]:
+        if any(im.shape[-1] != 3 for im in images):
+            raise ValueError("expected (H, W, 3) images")
+        return [MaskBatch.empty(im.shape[:2]) for im in images]
+
+    def describe(self) -> dict[str, object]:
+        return {}
+
+
+def test_handlers_pickle_small_and_load_nothing_in_init() -> None:
+    handler = MaskModelHandler(MasksConfig(generator="sam"))
+    assert len(pickle.dumps(handler)) < 20_000
+    assert len(pickle.dumps(MatchModelHandler(ClipConfig(), MatchingConfig()))) < 20_000
+
+
+def test_a_bad_image_fails_alone() -> None:
+    batch = [_bundle(0), _bundle(1, (8, 8, 2)), _bundle(2)]
+    results = list(MaskModelHandler(MasksConfig(generator="superpixel")).run_inference(batch, _Picky()))
+    assert [type(r).__name__ for r in results] == ["ImageBundle", "ErrorRecord", "ImageBundle"]
+    error = results[1]
+    assert isinstance(error, ErrorRecord) and error.stage == "GenerateMasks" and "expected (H, W, 3)" in error.message
+    assert all(r.masks is not None for r in results if isinstance(r, ImageBundle))
+
+
+def test_batching_and_sizing() -> None:
+    handler = MaskModelHandler(MasksConfig(generator="sam", batch_size=3, accelerator="type:nvidia-l4;count:1"))
+    assert handler.batch_elements_kwargs()["max_batch_size"] == 3
+    assert handler.get_num_bytes([_bundle(0), _bundle(1)]) == 2 * 8 * 8 * 3
+    assert handler.share_model_across_processes()
+    assert not MaskModelHandler(MasksConfig(generator="superpixel", device="cpu")).share_model_across_processes()
