@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 
 from ovlabel.engine.config import Config, config_path, load_config
 
-# The reference SAM path keeps pipeline tests independent of the batched implementation's own tests.
-TINY_OVERRIDES = ("masks.sam.implementation=reference",)
+# Extra overrides every pipeline test run uses on top of configs/tiny.yaml (none: the defaults, batched SAM).
+TINY_OVERRIDES: tuple[str, ...] = ()
 # The weights-free generator, capped: for tests about accounting rather than masks.
 FAST_MASKS = ("masks.generator=superpixel", "masks.superpixel.max_proposals=24")
 
