@@ -1,6 +1,6 @@
 """Assembling and running the labelling pipeline.
 
-ReadManifest -> ValidateRows -> ParseCaptions -> LoadImages -> GenerateMasks -> MatchRegions
+ReadManifest -> ValidateRows -> Deduplicate -> ParseCaptions -> LoadImages -> GenerateMasks -> MatchRegions
 -> BuildHierarchy -> WriteShards, with every stage's dead letters flattened into errors/.
 """
 from __future__ import annotations
@@ -14,14 +14,13 @@ from typing import Any, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ovlabel.engine import __version__
 from ovlabel.engine.config import Config
 from ovlabel.engine.manifest import base_dir_of, check_exists, read_rows
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import stages
 from ovlabel.pipelines.output import OutputDir, count_by
 from ovlabel.pipelines.provenance import provenance_row, run_metadata
-from ovlabel.schemas import ERRORS_SCHEMA, LABELS_SCHEMA, SCHEMA_VERSION
+from ovlabel.schemas import ERRORS_SCHEMA, LABELS_SCHEMA
 
 log = logging.getLogger(__name__)
 STAGES = ("ValidateRows", "Deduplicate", "ParseCaptions", "LoadImages", "GenerateMasks", "MatchRegions",
@@ -134,4 +133,4 @@ def _account(out: OutputDir, manifest: str, seconds: float) -> RunSummary:
     return RunSummary(out.root, input_rows, labeled, len(stages_of_errors), count_by(stages_of_errors), seconds)
 
 
-__all__ = ["RunSummary", "SCHEMA_VERSION", "STAGES", "__version__", "build_pipeline", "run"]
+__all__ = ["RunSummary", "STAGES", "build_pipeline", "run", "stage_counts"]
