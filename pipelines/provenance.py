@@ -49,10 +49,10 @@ def _checkpoint_hash(location: Optional[str], configured: Optional[str]) -> Opti
         return None
     if configured:
         return configured
-    if urlparse(location).scheme in ("", "file") and Path(location).is_file():
-        from ovlabel.engine.weights import sha256_file
+    from ovlabel.engine.weights import local_path, sha256_file
 
-        return sha256_file(location)
+    if urlparse(location).scheme in ("", "file") and local_path(location).is_file():
+        return sha256_file(local_path(location))
     return None
 
 
