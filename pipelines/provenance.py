@@ -49,10 +49,10 @@ def _checkpoint_hash(location: Optional[str], configured: Optional[str]) -> Opti
         return None
     if configured:
         return configured
-    from ovlabel.engine.weights import local_path, sha256_file
+    from ovlabel.engine.weights import local_checkpoint, sha256_file
 
-    if urlparse(location).scheme in ("", "file") and local_path(location).is_file():
-        return sha256_file(local_path(location))
+    if urlparse(location).scheme in ("", "file") and local_checkpoint(location).is_file():
+        return sha256_file(local_checkpoint(location))
     return None
 
 
