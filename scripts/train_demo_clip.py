@@ -1,0 +1,555 @@
+"""Train the demo world's tiny CLIP (``configs/models/ovlabel-tiny-clip.*``) on CPU, reproducibly.
+
+    python scripts/train_demo_clip.py [--steps 1500] [--threads 2]
+        [--out configs/models/ovlabel-tiny-clip.safetensors]
+
+Everything the engine does at inference is read from ``configs/demo.yaml``: the open_clip
+architecture, crop mode, prompt templates, superpixel settings, minimum mask area and the
+matcher's background labels, so training sees the pixels and texts inference sees.
+
+Data (cached under ``$OVLABEL_CACHE/demo-train``, keyed by every setting that shapes it):
+
+- scenes of seeds ``0 .. --scenes - 1`` (evaluation uses 10000 and up; validation 9000 and up):
+  the whole image (:func:`~ovlabel.engine.crops.crop_image`) labelled with its scene type, and
+  every ground-truth object and part (:func:`~ovlabel.engine.crops.crop_region`);
+- superpixel proposals of the first ``--proposal-scenes`` of them, what inference sees: a proposal
+  with mask IoU >= 0.5 to a ground-truth instance takes its category, one below 0.4 to every
+  instance is 'background' (half of those kept are pieces or supersets of instances, IoU >= 0.1:
+  what the matcher must reject), the rest are skipped.
+
+A region's labels are every category whose instance it overlaps at IoU >= 0.5 (a tree's crown
+is nearly the whole tree). Texts: every word the caption parser emits for a category
+(:func:`ovlabel.engine.demo.world.category_words`: 'car' and 'automobile', 'person', 'man',
+'woman', 'people', 'sky' for the night sky) in the demo templates; 'background' regions take the
+matcher's background labels ('background', 'other', 'thing', 'stuff').
+
+Loss, per step:
+
+- ``open_clip.loss.ClipLoss`` over groups holding one single-label region of every class, each with
+  one random word and template of its class (no repeated class within a group, so no false
+  negatives);
+- a matcher-style loss over those regions and ``--extra`` random proposals (drawn as inference
+  meets them, mostly background): each region against the prompt-ensemble embeddings of a random
+  handful of label words plus the background labels, as the matcher's softmax sees it; the
+  target is the region's own word when offered, else the background labels (``logsumexp``).
+
+Determinism: seeded numpy and torch, ``torch.use_deterministic_algorithms``, single-threaded data
+generation and a fixed torch thread count; the same torch build and ``--threads`` reproduce the
+checkpoint bit for bit. Weights are saved as float16 safetensors; token-embedding rows of tokens
+no training prompt uses are zeroed (they never received a gradient), which keeps the file
+compressible.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ovlabel.engine import rle as rle_utils
+from ovlabel.engine.config import CONFIG_DIR, Config, config_path, load_config
+from ovlabel.engine.crops import crop_image, crop_region
+from ovlabel.engine.demo.scenes import GENERATOR_VERSION, DemoScene, generate_scene
+from ovlabel.engine.demo.world import all_categories, category_words
+from ovlabel.engine.masks.superpixel import SuperpixelGenerator
+from ovlabel.engine.weights import cache_dir, sha256_file
+
+log = logging.getLogger("train_demo_clip")
+
+DATA_VERSION = 3  # bump when sample making changes: invalidates the crop cache
+BACKGROUND = "background"
+POSITIVE_IOU, NEGATIVE_IOU, HARD_IOU = 0.5, 0.4, 0.1
+VAL_SEED = 9000
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the training crops are made from; its JSON is the cache key."""
+
+    seeds: tuple[int, int]  # [start, stop) of scenes with ground-truth crops
+    proposal_seeds: tuple[int, int]  # [start, stop) of scenes with superpixel proposals too
+    size: int  # scene image size
+    crop_size: int
+    crop_mode: str
+    superpixel: dict[str, Any]
+    min_area_fraction: float
+    max_positives: int  # proposal positives kept per scene
+    max_negatives: int  # proposal backgrounds kept per scene
+
+    def key(self) -> str:
+        text = json.dumps({"spec": self.__dict__, "generator": GENERATOR_VERSION, "data": DATA_VERSION}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Classes (categories + 'background') and their label words; ``word_class`` (W,) class index per word."""
+
+    classes: tuple[str, ...]
+    words: tuple[str, ...]
+    word_class: np.ndarray
+
+    @classmethod
+    def build(cls, background_labels: Sequence[str]) -> "Vocabulary":
+        classes = (*all_categories(), BACKGROUND)
+        pairs = [(w, k) for k, c in enumerate(classes[:-1]) for w in category_words(c)]
+        pairs += [(w, len(classes) - 1) for w in background_labels]
+        return cls(classes, tuple(w for w, _ in pairs), np.array([k for _, k in pairs], np.int64))
+
+    @property
+    def background(self) -> int:
+        return len(self.classes) - 1
+
+    def index(self, category: str) -> int:
+        return self.classes.index(category)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Samples:
+    """Crops (N, S, S, 3) uint8, their labels (N, C) bool (multi-hot over classes), source (N,) int8
+    (0 ground truth, 1 proposal, 2 whole image), context (N, C) bool: the classes of the sample's scene
+    (its type and every category in it: what its captions can name)."""
+
+    crops: np.ndarray
+    labels: np.ndarray
+    source: np.ndarray
+    context: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+
+def _instance_labels(scene: DemoScene, ious: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """(R, C) bool: for each of R regions, the categories of the instances it overlaps at IoU >= 0.5.
+
+    ``ious`` is (R, I) against the scene's instances.
+    """
+    out = np.zeros((len(ious), len(vocab.classes)), bool)
+    cats = np.array([vocab.index(i.category) for i in scene.instances], np.int64)
+    rows, cols = np.nonzero(ious >= POSITIVE_IOU)
+    out[rows, cats[cols]] = True
+    return out
+
+
+def _proposal_picks(rng: np.random.Generator, ious: np.ndarray, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(positive proposal indices, background proposal indices), subsampled; ``ious`` (P, I).
+
+    Half the backgrounds are hard ones: pieces or supersets of instances (best IoU in [0.1, 0.4)),
+    which inference must reject too.
+    """
+    best = ious.max(axis=1) if ious.shape[1] else np.zeros(len(ious))
+    pos = rng.permutation(np.flatnonzero(best >= POSITIVE_IOU))[:spec.max_positives]
+    hard = rng.permutation(np.flatnonzero((best >= HARD_IOU) & (best < NEGATIVE_IOU)))[:spec.max_negatives // 2]
+    easy = rng.permutation(np.flatnonzero(best < HARD_IOU))[:spec.max_negatives - len(hard)]
+    return np.sort(pos), np.sort(np.concatenate([hard, easy]))
+
+
+def scene_context(scene: DemoScene, vocab: Vocabulary) -> np.ndarray:
+    """(C,) bool: the scene type and every category present."""
+    row = np.zeros(len(vocab.classes), bool)
+    row[[vocab.index(c) for c in {scene.scene, *scene.categories()}]] = True
+    return row
+
+
+def scene_samples(scene: DemoScene, spec: DataSpec, vocab: Vocabulary, generator: SuperpixelGenerator | None
+                  ) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
+    """(crops, multi-hot label rows, sources) of one scene: whole image, instances, then proposals."""
+    mode, s = spec.crop_mode, spec.crop_size
+    scene_row = np.zeros(len(vocab.classes), bool)
+    scene_row[vocab.index(scene.scene)] = True
+    crops, rows, sources = [crop_image(scene.image, s)], [scene_row], [2]
+    if not scene.instances:
+        return crops, rows, sources
+    gt = rle_utils.encode_many(np.stack([i.mask for i in scene.instances]))
+    for inst, row in zip(scene.instances, _instance_labels(scene, rle_utils.iou_matrix(gt, gt), vocab)):
+        crops.append(crop_region(scene.image, inst.mask, mode, s))
+        rows.append(row)
+        sources.append(0)
+    if generator is not None:
+        _add_proposals(scene, gt, spec, vocab, generator, (crops, rows, sources))
+    return crops, rows, sources
+
+
+def _add_proposals(scene: DemoScene, gt: list[dict[str, Any]], spec: DataSpec, vocab: Vocabulary,
+                   generator: SuperpixelGenerator, out: tuple[list[np.ndarray], list[np.ndarray], list[int]]) -> None:
+    masks = generator.generate_one(scene.image)
+    masks = masks.select(masks.areas >= max(1.0, spec.min_area_fraction * spec.size * spec.size))
+    if len(masks) == 0:
+        return
+    ious = rle_utils.iou_matrix(list(masks.rles), gt)
+    pos, neg = _proposal_picks(np.random.default_rng([scene.seed, 7]), ious, spec)
+    labels = _instance_labels(scene, ious, vocab)
+    background = np.zeros(len(vocab.classes), bool)
+    background[vocab.background] = True
+    for i, row in [(i, labels[i]) for i in pos] + [(i, background) for i in neg]:
+        out[0].append(crop_region(scene.image, masks.decode(int(i)), spec.crop_mode, spec.crop_size))
+        out[1].append(row)
+        out[2].append(1)
+
+
+def make_samples(spec: DataSpec, vocab: Vocabulary) -> Samples:
+    """All samples of ``spec`` (single-threaded, deterministic)."""
+    from ovlabel.engine.config import SuperpixelConfig
+
+    generator = SuperpixelGenerator(SuperpixelConfig(**spec.superpixel))
+    crops: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    sources: list[int] = []
+    context: list[np.ndarray] = []
+    started = time.time()
+    for n, seed in enumerate(range(*spec.seeds)):
+        scene = generate_scene(seed, spec.size)
+        with_proposals = spec.proposal_seeds[0] <= seed < spec.proposal_seeds[1]
+        c, r, s = scene_samples(scene, spec, vocab, generator if with_proposals else None)
+        crops += c
+        rows += r
+        sources += s
+        context += [scene_context(scene, vocab)] * len(c)
+        if (n + 1) % 100 == 0:
+            log.info("  %d scenes, %d samples, %.0fs", n + 1, len(crops), time.time() - started)
+    return Samples(np.stack(crops), np.stack(rows), np.array(sources, np.int8), np.stack(context))
+
+
+def cached_samples(spec: DataSpec, vocab: Vocabulary, folder: Path) -> Samples:
+    """:func:`make_samples`, stored once per :meth:`DataSpec.key` in ``folder``."""
+    path = folder / f"samples-{spec.key()}.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            log.info("samples from cache %s", path)
+            return Samples(data["crops"], data["labels"], data["source"], data["context"])
+    log.info("making samples for scenes %s (proposals for %s) -> %s", spec.seeds, spec.proposal_seeds, path)
+    samples = make_samples(spec, vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, crops=samples.crops, labels=samples.labels, source=samples.source, context=samples.context)
+    tmp.replace(path)
+    return samples
+
+
+# --- model and text -------------------------------------------------------------------------
+
+
+def build_model(cfg: Config, seed: int) -> tuple[Any, Any]:
+    """(fresh open_clip model of ``cfg.clip.model``, its tokenizer)."""
+    import open_clip
+
+    open_clip.add_model_config(CONFIG_DIR / "models" / f"{cfg.clip.model}.json")
+    torch.manual_seed(seed)
+    return open_clip.create_model(cfg.clip.model, pretrained=None), open_clip.get_tokenizer(cfg.clip.model)
+
+
+def prompt_tokens(tokenizer: Any, words: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+    """(W, T, context) token ids of every word in every template."""
+    prompts = [t.format(w) for w in words for t in templates]
+    return tokenizer(prompts).view(len(words), len(templates), -1)
+
+
+def encode_images(model: Any, crops: np.ndarray) -> torch.Tensor:
+    """(B, S, S, 3) uint8 -> (B, D) L2-normalised, normalised exactly as ``OpenClipEmbedder``."""
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1) * 255.0
+    return model.encode_image((x - mean) / std, normalize=True)
+
+
+def ensemble_text(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """(W, T, context) -> (W, D): the normalised mean of normalised template embeddings (as inference)."""
+    w, t, ctx = tokens.shape
+    feats = model.encode_text(tokens.reshape(w * t, ctx), normalize=True).view(w, t, -1)
+    return torch.nn.functional.normalize(feats.mean(dim=1), dim=-1)
+
+
+# --- batches and losses ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Per class, the single-label samples with that label (ClipLoss groups draw from these); and every
+    proposal sample (extra matcher-loss rows, drawn as inference meets them)."""
+
+    by_class: tuple[np.ndarray, ...]
+    proposals: np.ndarray
+
+    @classmethod
+    def build(cls, samples: Samples) -> "Pools":
+        single = samples.labels.sum(axis=1) == 1
+        by_class = tuple(np.flatnonzero(single & samples.labels[:, k]) for k in range(samples.labels.shape[1]))
+        return cls(by_class, np.flatnonzero(samples.source == 1))
+
+    def groups(self, rng: np.random.Generator, n_groups: int) -> np.ndarray:
+        """(n_groups * C',) sample indices: each group one random sample of every class that has any."""
+        present = [p for p in self.by_class if len(p)]
+        return np.concatenate([np.array([p[rng.integers(len(p))] for p in present]) for _ in range(n_groups)])
+
+    def extra(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """(n,) random proposal samples (empty when there are none)."""
+        return self.proposals[rng.integers(len(self.proposals), size=n)] if len(self.proposals) else self.proposals
+
+
+def flip(rng: np.random.Generator, crops: np.ndarray) -> np.ndarray:
+    """Mirror a random half of (B, S, S, 3) crops left-right."""
+    out = crops.copy()
+    which = rng.random(len(crops)) < 0.5
+    out[which] = out[which][:, :, ::-1]
+    return out
+
+
+def clip_texts(rng: np.random.Generator, labels: np.ndarray, vocab: Vocabulary, tokens: torch.Tensor) -> torch.Tensor:
+    """(B, context) tokens: per single-label sample, a random word of its class in a random template."""
+    out = []
+    for row in labels:
+        words = np.flatnonzero(vocab.word_class == int(np.argmax(row)))
+        out.append(tokens[words[rng.integers(len(words))], rng.integers(tokens.shape[1])])
+    return torch.stack(out)
+
+
+def matcher_targets(rng: np.random.Generator, labels: np.ndarray, context: np.ndarray, vocab: Vocabulary,
+                    spec: TrainSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(offered, target), both (B, W) bool: the words of each region's softmax and its positives.
+
+    ``labels`` and ``context`` are (B, C). Each region is offered the background labels, words of
+    its scene's other classes (each with probability ``context_p``: what its captions may name),
+    a few random words (``offer_p``) and, with probability ``keep_own_p``, one random word of its
+    own classes; its target is that word when offered, else the background labels.
+    """
+    is_bg = vocab.word_class == vocab.background
+    own = labels[:, vocab.word_class] & ~is_bg[None, :]
+    near = context[:, vocab.word_class] & (rng.random(own.shape) < spec.context_p)
+    offered = (near | (rng.random(own.shape) < spec.offer_p)) & ~own & ~is_bg[None, :]
+    target = np.zeros_like(own)
+    for b in np.flatnonzero(own.any(axis=1) & (rng.random(len(own)) < spec.keep_own_p)):
+        choices = np.flatnonzero(own[b])
+        target[b, choices[rng.integers(len(choices))]] = True
+    none = ~target.any(axis=1)
+    target[none] = is_bg
+    return offered | target | is_bg[None, :], target
+
+
+def matcher_loss(logits: torch.Tensor, offered: np.ndarray, target: np.ndarray) -> torch.Tensor:
+    """Mean over rows of -log(sum of target probabilities) under a softmax over the offered columns."""
+    neg_inf = torch.finfo(logits.dtype).min
+    offered_t, target_t = torch.from_numpy(offered), torch.from_numpy(target)
+    all_ = torch.logsumexp(logits.masked_fill(~offered_t, neg_inf), dim=1)
+    pos = torch.logsumexp(logits.masked_fill(~target_t, neg_inf), dim=1)
+    return (all_ - pos).mean()
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    steps: int
+    groups: int
+    extra: int
+    lr: float
+    weight_decay: float
+    warmup: int
+    matcher_weight: float
+    offer_p: float
+    context_p: float
+    keep_own_p: float
+    seed: int
+
+
+def make_optimizer(model: Any, spec: TrainSpec) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                             lr=spec.lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def lr_at(step: int, spec: TrainSpec) -> float:
+    if step < spec.warmup:
+        return spec.lr * (step + 1) / spec.warmup
+    progress = (step - spec.warmup) / max(1, spec.steps - spec.warmup)
+    return spec.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train_step(model: Any, batch: tuple[np.ndarray, np.ndarray, torch.Tensor, np.ndarray, np.ndarray],
+               all_tokens: torch.Tensor, n_groups: int, spec: TrainSpec) -> tuple[torch.Tensor, float, float]:
+    """(loss, ClipLoss value, matcher loss value) of one batch (crops, labels, texts, offered, target).
+
+    The first ``len(texts)`` crops form ``n_groups`` ClipLoss groups; the matcher loss covers every crop.
+    """
+    from open_clip.loss import ClipLoss
+
+    crops, _, texts, offered, target = batch
+    scale = model.logit_scale.exp()
+    images = encode_images(model, crops)
+    captions = model.encode_text(texts, normalize=True)
+    loss_fn = ClipLoss()
+    grouped = images[:len(texts)]
+    per_group = [loss_fn(i, t, scale) for i, t in zip(grouped.chunk(n_groups), captions.chunk(n_groups))]
+    contrastive = torch.stack(per_group).mean()
+    words = ensemble_text(model, all_tokens)
+    matcher = matcher_loss(scale * images @ words.T, offered, target)
+    return contrastive + spec.matcher_weight * matcher, contrastive.item(), matcher.item()
+
+
+def make_batch(rng: np.random.Generator, samples: Samples, pools: Pools, vocab: Vocabulary, tokens: torch.Tensor,
+               spec: TrainSpec) -> tuple[np.ndarray, np.ndarray, torch.Tensor, np.ndarray, np.ndarray]:
+    """(crops, labels, ClipLoss texts for the grouped crops, offered, target): groups first, extras last."""
+    grouped = pools.groups(rng, spec.groups)
+    idx = np.concatenate([grouped, pools.extra(rng, spec.extra)])
+    labels = samples.labels[idx]
+    texts = clip_texts(rng, labels[:len(grouped)], vocab, tokens)
+    offered, target = matcher_targets(rng, labels, samples.context[idx], vocab, spec)
+    return flip(rng, samples.crops[idx]), labels, texts, offered, target
+
+
+def train(model: Any, samples: Samples, val: Samples, vocab: Vocabulary, tokens: torch.Tensor, spec: TrainSpec,
+          snapshot: Callable[[int], None] | None = None) -> None:
+    """AdamW with warmup and cosine decay; ``snapshot(step)`` after every validation (every 500 steps)."""
+    rng = np.random.default_rng(spec.seed)
+    pools = Pools.build(samples)
+    optimizer = make_optimizer(model, spec)
+    started = time.time()
+    for step in range(spec.steps):
+        model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, spec)
+        batch = make_batch(rng, samples, pools, vocab, tokens, spec)
+        loss, contrastive, matcher = train_step(model, batch, tokens, spec.groups, spec)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0.0, math.log(100.0))
+        if step % 100 == 0 or step == spec.steps - 1:
+            log.info("step %d/%d  clip %.3f  matcher %.3f  scale %.1f  %.0fs", step, spec.steps, contrastive, matcher,
+                     model.logit_scale.exp().item(), time.time() - started)
+        if (step + 1) % 500 == 0 or step == spec.steps - 1:
+            log.info("  validation: %s", validate(model, val, vocab, tokens, spec))
+            if snapshot is not None:
+                snapshot(step + 1)
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _embed_all(model: Any, crops: np.ndarray, batch: int = 512) -> torch.Tensor:
+    return torch.cat([encode_images(model, crops[i:i + batch]) for i in range(0, len(crops), batch)])
+
+
+@torch.no_grad()
+def validate(model: Any, val: Samples, vocab: Vocabulary, tokens: torch.Tensor, spec: TrainSpec) -> dict[str, float]:
+    """Held-out accuracy: top class over every word (a hit when any of the region's labels), by source;
+    then as the matcher sees it, offered its scene's words and the background labels: 'own' (own
+    word offered too, it wins), 'absent' (own word not offered, background wins), 'bg' (background
+    regions, background wins)."""
+    model.eval()
+    images = _embed_all(model, val.crops)
+    sims = images @ ensemble_text(model, tokens).T
+    top_class = vocab.word_class[sims.argmax(dim=1).numpy()]
+    hit = val.labels[np.arange(len(val)), top_class]
+    out = {name: float(hit[val.source == k].mean()) for k, name in enumerate(("gt", "proposal", "scene"))
+           if (val.source == k).any()}
+    labelled = ~val.labels[:, vocab.background]
+    for name, keep in (("own", 1.0), ("absent", 0.0)):
+        offered, target = matcher_targets(np.random.default_rng(0), val.labels, val.context, vocab,
+                                          TrainSpec(**{**spec.__dict__, "keep_own_p": keep, "offer_p": 0.0}))
+        won = target[np.arange(len(val)), sims.masked_fill(~torch.from_numpy(offered), -2.0).argmax(dim=1).numpy()]
+        out[name] = float(won[labelled].mean())
+        if keep == 0.0:
+            out["bg"] = float(won[~labelled].mean())
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+
+def save_checkpoint(model: Any, tokens: torch.Tensor, path: Path, metadata: dict[str, str]) -> str:
+    """Float16 safetensors of the state dict (unused token rows zeroed); returns its sha256."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    used = torch.zeros(state["token_embedding.weight"].shape[0], dtype=torch.bool)
+    used[tokens.unique()] = True
+    state["token_embedding.weight"][~used] = 0.0
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path), metadata=metadata)
+    return sha256_file(path)
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default=str(config_path("demo.yaml")), help="the demo config whose settings to train for")
+    p.add_argument("--out", default=str(CONFIG_DIR / "models" / "ovlabel-tiny-clip.safetensors"))
+    p.add_argument("--scenes", type=int, default=1000, help="training scenes (seeds 0 .. N-1)")
+    p.add_argument("--proposal-scenes", type=int, default=400, help="of those, scenes with superpixel proposals")
+    p.add_argument("--val-scenes", type=int, default=30, help="validation scenes (seeds 9000 ..)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--groups", type=int, default=3, help="ClipLoss groups per step (one region per class each)")
+    p.add_argument("--extra", type=int, default=128, help="random proposal crops per step, matcher loss only")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the checkpoint is reproducible per count)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default=str(cache_dir() / "demo-train"))
+    p.add_argument("--snapshots", action="store_true", help="also save OUT.stepN.safetensors every 500 steps")
+    return p
+
+
+def data_spec(cfg: Config, seeds: tuple[int, int], proposal_seeds: tuple[int, int], crop_size: int) -> DataSpec:
+    return DataSpec(seeds, proposal_seeds, cfg.demo.image_size if cfg.demo else 256, crop_size, cfg.clip.crop_mode,
+                    cfg.masks.superpixel.model_dump(mode="json"), cfg.matching.min_mask_area_fraction, 48, 48)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    started = time.time()
+    cfg = load_config(args.config)
+    vocab = Vocabulary.build(cfg.matching.background_labels)
+    model, tokenizer = build_model(cfg, args.seed)
+    crop_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list)) else model.visual.image_size)
+    tokens = prompt_tokens(tokenizer, vocab.words, cfg.clip.templates)
+    cache = Path(args.cache)
+    samples = cached_samples(data_spec(cfg, (0, args.scenes), (0, args.proposal_scenes), crop_size), vocab, cache)
+    val_seeds = (VAL_SEED, VAL_SEED + args.val_scenes)
+    val = cached_samples(data_spec(cfg, val_seeds, val_seeds, crop_size), vocab, cache)
+    log.info("%d training samples, %d validation, %d classes, %d words; data ready in %.0fs",
+             len(samples), len(val), len(vocab.classes), len(vocab.words), time.time() - started)
+    spec = TrainSpec(args.steps, args.groups, args.extra, args.lr, weight_decay=0.05, warmup=max(1, args.steps // 20),
+                     matcher_weight=1.0, offer_p=0.03, context_p=0.5, keep_own_p=0.6, seed=args.seed)
+    meta = {"trained_by": "scripts/train_demo_clip.py", "args": json.dumps(vars(args) | {"out": Path(args.out).name,
+            "cache": None, "config": Path(args.config).name}, sort_keys=True), "words": json.dumps(vocab.words)}
+    out = Path(args.out)
+
+    def snapshot(step: int) -> None:
+        if step < spec.steps:
+            save_checkpoint(model, tokens, out.with_name(f"{out.stem}.step{step}{out.suffix}"), meta)
+
+    train(model, samples, val, vocab, tokens, spec, snapshot if args.snapshots else None)
+    sha = save_checkpoint(model, tokens, out, meta)
+    log.info("saved %s (%.1f MB) in %.0fs total", args.out, Path(args.out).stat().st_size / 1e6, time.time() - started)
+    sys.stdout.write(f"sha256 {sha}  {args.out}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
