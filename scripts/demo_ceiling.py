@@ -1,0 +1,90 @@
+"""What a demo run can reach at best: recall ceilings on the held-out demo scenes.
+
+    python scripts/demo_ceiling.py [--config configs/demo.yaml] [key=value ...]
+
+For every ground-truth object and part instance of the config's demo scenes, per level:
+
+- proposal: some superpixel proposal (the config's ``masks.superpixel``, masks below
+  ``matching.min_mask_area_fraction`` dropped as the matcher drops them) has mask IoU >= 0.5;
+- mentioned: a caption names its category (any caption word of it, singular or plural);
+- parsed: the caption parser returns a noun of its category at its level (parts: tied to a whole);
+- proposal & parsed: both, the recall a perfect region matcher would reach.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from ovlabel.engine import rle as rle_utils
+from ovlabel.engine.captions import get_parser
+from ovlabel.engine.config import Config, config_path, load_config
+from ovlabel.engine.demo.scenes import DemoScene, generate_scene
+from ovlabel.engine.demo.world import DEMO_SYNONYMS, demo_seeds
+from ovlabel.engine.evaluation import LabelMap
+from ovlabel.engine.masks.superpixel import SuperpixelGenerator
+from ovlabel.engine.records import CaptionParse
+
+log = logging.getLogger("demo_ceiling")
+LEVELS = ("object", "part")
+
+
+def parsed_categories(parses: Sequence[CaptionParse]) -> dict[str, set[str]]:
+    """Level -> demo categories the parser found at that level (parts only with a whole)."""
+    found: dict[str, set[str]] = {level: set() for level in LEVELS}
+    for parse in parses:
+        for noun in parse.nouns:
+            category = DEMO_SYNONYMS.get(noun.lemma)
+            if category and noun.level in found and (noun.level == "object" or noun.parent is not None):
+                found[noun.level].add(category)
+    return found
+
+
+def best_proposal_iou(scene: DemoScene, generator: SuperpixelGenerator, min_fraction: float) -> np.ndarray:
+    """(I,) the best proposal IoU of each instance of ``scene``."""
+    masks = generator.generate_one(scene.image)
+    masks = masks.select(masks.areas >= max(1.0, min_fraction * scene.size * scene.size))
+    gt = rle_utils.encode_many(np.stack([i.mask for i in scene.instances]))
+    return rle_utils.iou_matrix(list(masks.rles), gt).max(axis=0) if len(masks) else np.zeros(len(gt))
+
+
+def count(cfg: Config) -> dict[str, Counter]:
+    assert cfg.demo is not None, "the config needs a demo section"
+    generator = SuperpixelGenerator(cfg.masks.superpixel)
+    parser = get_parser(cfg.captions.spacy_model)
+    labels = LabelMap(set(DEMO_SYNONYMS.values()), DEMO_SYNONYMS)
+    counts: dict[str, Counter] = {level: Counter() for level in LEVELS}
+    for seed in demo_seeds(cfg.demo):
+        scene = generate_scene(seed, cfg.demo.image_size)
+        if not scene.instances:
+            continue
+        best = best_proposal_iou(scene, generator, cfg.matching.min_mask_area_fraction)
+        mentioned = labels.mentioned(scene.captions)
+        parsed = parsed_categories(parser.parse_many(list(scene.captions)))
+        for inst, iou in zip(scene.instances, best):
+            hit, said = bool(iou >= 0.5), inst.category in parsed[inst.level]
+            counts[inst.level].update({"gt": 1, "proposal": hit, "mentioned": inst.category in mentioned,
+                                       "parsed": said, "proposal & parsed": hit and said})
+    return counts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=str(config_path("demo.yaml")))
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    counts = count(load_config(args.config, args.overrides))
+    report = {level: {k: round(v / c["gt"], 4) for k, v in c.items() if k != "gt"} | {"instances": c["gt"]}
+              for level, c in counts.items()}
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

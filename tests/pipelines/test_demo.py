@@ -1,0 +1,62 @@
+"""The offline demo world: its manifest, its shipped CLIP, and a small end-to-end run scored by ``ovlabel eval``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ovlabel.engine.config import DemoConfig, config_path, load_config
+from ovlabel.engine.demo.world import DEMO_SYNONYMS, category_words, demo_dir, ensure_demo_manifest
+from ovlabel.engine.weights import resolve_checkpoint
+from ovlabel.pipelines.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+# A regression guard on 12 scenes, below today's 200-scene figures (README: objects P 0.33 / R 0.54,
+# parts P 0.68 / R 0.05, scenes 0.99). These are far from issue 6's targets; raise them as the demo improves.
+MIN_SCORES = {("object", "precision"): 0.2, ("object", "recall"): 0.35, ("part", "precision"): 0.3,
+              ("part", "recall"): 0.01}
+MIN_SCENE_ACCURACY = 0.75
+
+
+def test_manifest_is_generated_once_per_setting(tmp_path: Path) -> None:
+    cfg = DemoConfig(num_images=2, seed=10_000, image_size=64, cache_dir=str(tmp_path))
+    manifest = ensure_demo_manifest(cfg)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert [r["image_id"] for r in rows] == ["demo-010000", "demo-010001"]
+    assert manifest.parent == demo_dir(cfg) and (manifest.parent / "instances.json").is_file()
+    stamp = manifest.stat().st_mtime_ns
+    assert ensure_demo_manifest(cfg) == manifest and manifest.stat().st_mtime_ns == stamp
+    other = ensure_demo_manifest(DemoConfig(num_images=1, seed=10_000, image_size=64, cache_dir=str(tmp_path)))
+    assert other != manifest and manifest.is_file()
+
+
+def test_caption_words_name_their_categories() -> None:
+    assert DEMO_SYNONYMS["automobile"] == "car" and DEMO_SYNONYMS["people"] == "person"
+    assert DEMO_SYNONYMS["sky"] == "night sky" and DEMO_SYNONYMS["torso"] == "torso"
+    assert category_words("person")[0] == "person" and "woman" in category_words("person")
+
+
+def test_shipped_checkpoint_resolves_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    clip = load_config(config_path("demo.yaml")).clip
+    assert clip.checkpoint and not Path(clip.checkpoint).is_absolute()
+    path = resolve_checkpoint(clip.checkpoint, "clip.checkpoint", clip.checkpoint_sha256)
+    assert path.is_file() and path.stat().st_size < 10_000_000
+
+
+@pytest.mark.slow
+def test_demo_run_labels_scenes_and_passes_the_quality_floor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    overrides = ["demo.num_images=12", f"demo.cache_dir={cache}"]
+    assert main(["run", "--config", str(config_path("demo.yaml")), "--output", str(out), *overrides]) == 0
+    assert f"{out}/labels/" in capsys.readouterr().out
+    gt = demo_dir(load_config(config_path("demo.yaml"), overrides).demo) / "instances.json"
+    report_path = tmp_path / "report.json"
+    assert main(["eval", "--labels", str(out), "--gt", str(gt), "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["images"] == {"gt": 12, "labelled": 12, "missing": 0, "unmatched_rows": 0}
+    scores = {(level, k): report["levels"][level][k] or 0.0 for level, k in MIN_SCORES}
+    assert all(scores[key] >= floor for key, floor in MIN_SCORES.items()), scores
+    assert report["scene"]["accuracy"] >= MIN_SCENE_ACCURACY, report["scene"]
