@@ -1,11 +1,11 @@
 """Train the demo world's tiny CLIP (``configs/models/ovlabel-tiny-clip.*``) on CPU, reproducibly.
 
-    python scripts/train_demo_clip.py [--steps 1500] [--threads 2]
+    python scripts/train_demo_clip.py [--steps 2000] [--threads 1] [--snapshots]
         [--out configs/models/ovlabel-tiny-clip.safetensors]
 
 Everything the engine does at inference is read from ``configs/demo.yaml``: the open_clip
-architecture, crop mode, prompt templates, superpixel settings, minimum mask area and the
-matcher's background labels, so training sees the pixels and texts inference sees.
+architecture, crop mode, prompt templates, superpixel settings and the matcher's background
+labels, so training sees the pixels and texts inference sees.
 
 Data (cached under ``$OVLABEL_CACHE/demo-train``, keyed by every setting that shapes it):
 
@@ -69,6 +69,8 @@ DATA_VERSION = 3  # bump when sample making changes: invalidates the crop cache
 BACKGROUND = "background"
 POSITIVE_IOU, NEGATIVE_IOU, HARD_IOU = 0.5, 0.4, 0.1
 VAL_SEED = 9000
+PROPOSAL_MIN_AREA = 0.001  # proposals this small (fraction of the image) and up are trained on; the demo
+# config's matching.min_mask_area_fraction may only be larger (it is a matching knob, tuned after training)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -513,7 +515,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def data_spec(cfg: Config, seeds: tuple[int, int], proposal_seeds: tuple[int, int], crop_size: int) -> DataSpec:
     return DataSpec(seeds, proposal_seeds, cfg.demo.image_size if cfg.demo else 256, crop_size, cfg.clip.crop_mode,
-                    cfg.masks.superpixel.model_dump(mode="json"), cfg.matching.min_mask_area_fraction, 48, 48)
+                    cfg.masks.superpixel.model_dump(mode="json"), PROPOSAL_MIN_AREA, 48, 48)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -536,8 +538,9 @@ def main(argv: Sequence[str] | None = None) -> int:
              len(samples), len(val), len(vocab.classes), len(vocab.words), time.time() - started)
     spec = TrainSpec(args.steps, args.groups, args.extra, args.lr, weight_decay=0.05, warmup=max(1, args.steps // 20),
                      matcher_weight=1.0, offer_p=0.03, context_p=0.5, keep_own_p=0.6, seed=args.seed)
-    meta = {"trained_by": "scripts/train_demo_clip.py", "args": json.dumps(vars(args) | {"out": Path(args.out).name,
-            "cache": None, "config": Path(args.config).name}, sort_keys=True), "words": json.dumps(vocab.words)}
+    shaping = {k: v for k, v in vars(args).items() if k not in ("out", "cache", "snapshots", "config")}
+    meta = {"trained_by": "scripts/train_demo_clip.py", "config": Path(args.config).name,
+            "args": json.dumps(shaping, sort_keys=True), "words": json.dumps(vocab.words)}
     out = Path(args.out)
 
     def snapshot(step: int) -> None:

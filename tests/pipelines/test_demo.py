@@ -13,10 +13,11 @@ from ovlabel.pipelines.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
-# A regression guard on 12 scenes, below today's 200-scene figures (README: objects P 0.41 / R 0.53,
-# parts P 0.76 / R 0.03, scenes 0.99). These are far from issue 6's targets; raise them as the demo improves.
-MIN_SCORES = {("object", "precision"): 0.2, ("object", "recall"): 0.35, ("part", "precision"): 0.3,
-              ("part", "recall"): 0.01}
+# A regression guard on 12 scenes (today: objects P 0.43 / R 0.50, parts P 0.67 / R 0.01, scenes 1.0; on the 200
+# held-out scenes objects P 0.41 / R 0.53, parts P 0.76 / R 0.03, scenes 0.99). Far from issue 6's targets, limited
+# mostly by caption parsing and matching (see the README); raise these floors as the demo improves.
+MIN_SCORES = {("object", "precision"): 0.3, ("object", "recall"): 0.4, ("part", "precision"): 0.3,
+              ("part", "recall"): 0.005}
 MIN_SCENE_ACCURACY = 0.75
 
 
