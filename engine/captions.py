@@ -9,9 +9,12 @@ the dependency parse:
 - a noun head (multiword names such as 'hot dog' or 'living room' kept whole) is a **scene**
   when its lemma is a place name (``configs/vocab/scenes.yaml``), else an **object**;
 - it is a **part** when a possessive ("the dog's tail", "his hand"), an "of" ("the lid of a
-  toilet"), a "with" ("a bike with white handles") or a compound ("car door") ties it to a whole
-  and the part lexicon (``configs/vocab/parts.yaml``) allows it; possessive pronouns resolve to
-  the nearest preceding noun that can have that part;
+  toilet"), a "with" ("a bike with white handles"), a "have" ("one of the cars has black
+  wheels") or a compound ("car door") ties it to a whole and the part lexicon
+  (``configs/vocab/parts.yaml``) allows it; possessive pronouns resolve to the nearest preceding
+  noun that can have that part; a part listed next to another ("the tree's trunk and crown")
+  shares its whole however the parser attached it, and a place with a part ("a barn with a red
+  roof") is an object;
 - framing, spatial, time and generic nouns ("photo", "side", "day") are dropped; collective and
   measure nouns ("a pair of skis", "a group of people") are dropped and give their count to the
   noun after "of".
@@ -54,6 +57,12 @@ _COUNT_DEPS = _NUMBER_DEPS | {"det", "predet"}
 _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
 _MODIFIER_DEPS = frozenset({"amod", "compound", "nmod", "nummod", "quantmod", "advmod", "npadvmod", "conj",
                             "cc", "punct", "det", "predet", "poss", "case", "hmod", "hyph"})
+_HAVE_FORMS = frozenset({"have", "has", "had", "having"})
+_ARTICLES = frozenset({"a", "an", "the"})
+_LIST_JOINS = frozenset({"and", ",", "or", "&"})
+_LIST_FILLER_TAGS = frozenset({"DT", "CD", "PDT", "JJ", "JJR", "JJS", "RB", "HYPH"})  # 'and a dark', ', two'
+_VERB_OWN_DEPS = frozenset({"nsubj", "nsubjpass", "dobj", "aux", "auxpass", "neg", "xcomp", "ccomp", "dative",
+                            "prt", "attr", "acomp"})
 _PERSON_PRONOUNS = frozenset({"his", "her", "their", "my", "your", "our"})
 _THING_PRONOUNS = frozenset({"its"})
 _MAX_MULTIWORD = 4
@@ -169,8 +178,16 @@ def _parse_text(text: str) -> str:
 
 
 def _is_noun_tag(token: Any) -> bool:
-    """A noun tag on a word with letters (emoji and symbols tagged NN are not nouns)."""
-    return token.tag_ in _NOUN_TAGS and any(ch.isalpha() for ch in token.text)
+    """A noun tag on a word with letters (emoji and symbols tagged NN are not nouns), or an
+    adverb with an article of its own, which only a noun takes ('a grey home')."""
+    if token.tag_ in _NOUN_TAGS:
+        return any(ch.isalpha() for ch in token.text)
+    return _is_misread_adverb(token)
+
+
+def _is_misread_adverb(token: Any) -> bool:
+    return token.tag_ == "RB" and token.is_alpha and token.dep_ != "advmod" and \
+        any(c.dep_ == "det" and c.lower_ in _ARTICLES for c in token.lefts)
 
 
 def _is_verb(token: Any) -> bool:
@@ -190,6 +207,7 @@ class _Candidate:
     lemma: str
     level: str
     whole: Optional[int] = None  # token index of the whole, for a part
+    listed_only: bool = False  # a part name tagged as a verb or adjective: kept only as a part
 
 
 class _DocReader:
@@ -296,10 +314,13 @@ class _DocReader:
     def candidates(self) -> list[_Candidate]:
         found = []
         for token in self.tokens:
+            if self.listed_part_misread(token):
+                found.append(_Candidate(token, token, self.lemma(token), "object", listed_only=True))
+                continue
             if not self.is_noun(token) or token.i in self.quantity_heads or token.dep_ in _NUMBER_DEPS:
                 continue
             lemma = self.lemma(token)
-            if lemma in self.vocab.stop or self.misread_verb(token):
+            if lemma in self.vocab.stop or self.misread_verb(token) or self.colour_modifier(token, lemma):
                 continue
             host = token
             if token.dep_ == "compound":
@@ -311,6 +332,43 @@ class _DocReader:
             found.append(_Candidate(token, host, lemma, level))
         return found
 
+    def colour_modifier(self, token: Any, lemma: str) -> bool:
+        """A colour word tagged as a noun that modifies the noun after it ('the boat's orange hull')."""
+        return lemma in self.vocab.colors and token.dep_ in ("amod", "nmod", "compound") and token.head.i > token.i
+
+    def listed_part_misread(self, token: Any) -> bool:
+        """A part name the tagger read as a bare verb after a list joint ('the man's torso and
+        head') or as an adjective between an article and a joint ('a boat with a hull and red
+        sails'). It is kept only when the list gives it a whole (:meth:`list_whole`)."""
+        if token.i == 0 or not token.is_alpha or token.i in self.inside:
+            return False
+        prev = self.tokens[token.i - 1].lower_
+        if token.tag_ in ("VB", "VBP", "VBZ"):
+            listed = prev in _LIST_JOINS and not any(c.dep_ in _VERB_OWN_DEPS for c in token.children)
+        elif token.tag_ == "JJ" and token.i + 1 < len(self.tokens):
+            listed = prev in _ARTICLES and self.tokens[token.i + 1].lower_ in _LIST_JOINS \
+                and token.lower_ not in self.vocab.attributes
+        else:
+            return False
+        return listed and self.base_lemma(token) in self.vocab.part_names
+
+    def list_whole(self, cand: _Candidate, other: _Candidate, by_token: dict[int, _Candidate]) -> Optional[int]:
+        """The whole of ``other``, a part listed right before or after ``cand`` with only a list
+        joint and modifiers between them, when the lexicon allows it ('a man with white legs and a
+        black torso', "the tree's brown trunk and green crown"): the parser often hangs one of
+        the two elsewhere."""
+        if other.whole is None or not self._listed_together(*sorted((cand, other), key=_at)):
+            return None
+        whole = by_token.get(other.whole)
+        return other.whole if whole is not None and self.vocab.is_part(cand.lemma, whole.lemma) else None
+
+    def _listed_together(self, first: _Candidate, second: _Candidate) -> bool:
+        between = self.tokens[first.token.i + 1:self.multiword.get(second.token.i, (second.token.i,))[0]]
+        if not between or between[0].lower_ not in _LIST_JOINS:
+            return False
+        return all(t.lower_ in _LIST_JOINS or t.tag_ in _LIST_FILLER_TAGS or self.base_lemma(t) in self.vocab.colors
+                   for t in between)
+
     # -- wholes ---------------------------------------------------------------------------------
     def whole_of(self, cand: _Candidate, by_token: dict[int, _Candidate]) -> Optional[int]:
         """Token index of the whole this candidate is a part of, or None."""
@@ -319,13 +377,13 @@ class _DocReader:
         for whole in self._whole_tokens(cand, by_token):
             whole = self.through_quantity(whole)
             other = by_token.get(whole.i)
-            if other is not None and other is not cand and other.lemma not in self.vocab.spatial \
-                    and self.vocab.is_part(cand.lemma, other.lemma):
+            if other is not None and other is not cand and not other.listed_only \
+                    and other.lemma not in self.vocab.spatial and self.vocab.is_part(cand.lemma, other.lemma):
                 return whole.i
         return None
 
     def _whole_tokens(self, cand: _Candidate, by_token: dict[int, _Candidate]) -> Iterator[Any]:
-        """Possible wholes in order: compound, possessive, 'of', 'with'."""
+        """Possible wholes in order: compound, possessive, 'of', 'with', 'have'."""
         token = cand.token
         first = _first_conjunct(token)
         own_and_first = (token,) if first.i == token.i else (token, first)  # 'the head and tail of a dog'
@@ -339,6 +397,7 @@ class _DocReader:
             if target is not None:
                 yield target
         yield from _with_hosts(first)
+        yield from _have_owners(first)
 
     def _possessor(self, owner: Any, cand: _Candidate, by_token: dict[int, _Candidate]) -> Iterator[Any]:
         """The possessor; for 'his', 'its', ... the nearest preceding noun that can have the part,
@@ -361,12 +420,23 @@ class _DocReader:
         by_token = {c.token.i: c for c in cands}
         for cand in cands:
             cand.whole = self.whole_of(cand, by_token)
+        self._share_listed_wholes(cands, by_token)
+        for cand in cands:
             if cand.whole is not None:
                 cand.level = "part"
-        kept = [c for c in cands if c.whole is not None or c.lemma not in self.vocab.spatial]
+                by_token[cand.whole].level = "object"  # a place with parts is a thing: "the barn's roof"
+        kept = [c for c in cands if c.whole is not None or not (c.listed_only or c.lemma in self.vocab.spatial)]
         index = {c.token.i: n for n, c in enumerate(kept)}
         taken = {i for c in kept for i in range(self.multiword.get(c.token.i, (c.token.i,))[0], c.token.i + 1)}
         return tuple(self._noun(c, index, taken, text) for c in kept)
+
+    def _share_listed_wholes(self, cands: Sequence[_Candidate], by_token: dict[int, _Candidate]) -> None:
+        """Nouns without a whole take the whole of the part listed right before them (left to
+        right, so a list passes it on), then of the part listed right after them (right to left)."""
+        pairs = [*zip(cands[1:], cands), *reversed(list(zip(cands, cands[1:])))]
+        for cand, other in pairs:
+            if cand.whole is None and cand.level == "object" and cand.host is cand.token:
+                cand.whole = self.list_whole(cand, other, by_token)
 
     def _noun(self, cand: _Candidate, index: dict[int, int], taken: Container[int], text: str) -> Noun:
         """``index``: token index -> noun index of the kept nouns; ``taken``: their tokens."""
@@ -375,9 +445,14 @@ class _DocReader:
         return Noun(
             phrase=text[start:end], lemma=cand.lemma, level=cand.level, char_span=(start, end),
             parent=index.get(cand.whole) if cand.whole is not None else None,
-            count=self.count(cand), plural=token.tag_ in _PLURAL_TAGS,
+            count=self.count(cand), plural=self._plural(cand),
             attributes=self.attributes(cand, taken),
         )
+
+    @staticmethod
+    def _plural(cand: _Candidate) -> bool:
+        """A plural tag, or a plural part name tagged as a verb ('and legs')."""
+        return cand.token.tag_ in _PLURAL_TAGS or (cand.listed_only and cand.lemma != cand.token.lower_)
 
     def _phrase_start(self, cand: _Candidate, taken: Container[int]) -> int:
         """First token of the noun phrase: the run of modifiers before the noun, without
@@ -411,11 +486,18 @@ class _DocReader:
         """
         words = self.vocab.attributes
         seen: dict[int, str] = {}
+        floor = self._nearest_other_noun(cand, taken)
         for mod in self._modifiers(cand, taken):
             word = self._noun_lemma(mod) if mod.tag_ in _ADJECTIVE_TAGS else mod.lower_
-            if word in words and mod.i not in self.inside:
+            if word in words and mod.i not in self.inside and mod.i > floor:
                 seen.setdefault(mod.i, word)
         return tuple(dict.fromkeys(seen[i] for i in sorted(seen)))
+
+    def _nearest_other_noun(self, cand: _Candidate, taken: Container[int]) -> int:
+        """Index of the last token of another kept noun before this one (-1 if none): adjectives
+        before it describe that noun ("the tree's brown trunk and green crown")."""
+        start = self.multiword.get(cand.token.i, (cand.token.i,))[0]
+        return next((i for i in range(start - 1, -1, -1) if i in taken), -1)
 
     def _modifiers(self, cand: _Candidate, taken: Container[int]) -> Iterator[Any]:
         token = cand.token
@@ -430,6 +512,10 @@ class _DocReader:
                 continue
             yield mod
             stack += [c for c in mod.children if c.dep_ in _ATTRIBUTE_DEPS and c.tag_ not in ("NN", "NNS")]
+
+
+def _at(cand: _Candidate) -> int:
+    return cand.token.i
 
 
 def _is_misread_verb(token: Any, tokens: Sequence[Any], gerunds: Container[str]) -> bool:
@@ -494,6 +580,26 @@ def _with_hosts(token: Any) -> list[Any]:
                 for o in c.children if o.dep_ == "pobj" and _is_noun_tag(o)]
     subject = _verb_subject(host)
     return sorted(objects, key=lambda t: -t.i) + ([subject] if subject is not None else [])
+
+
+def _have_owners(token: Any) -> list[Any]:
+    """For the object of 'have', the nouns that may have it: 'the car has black wheels' -> car;
+    'one of the cars has black wheels' -> the subject 'one', then cars; 'a man who has long
+    hair' -> man."""
+    verb = token.head
+    if token.dep_ != "dobj" or (verb.lower_ not in _HAVE_FORMS and not _have_as_auxiliary(verb)):
+        return []
+    owners = []
+    for subject in (c for c in verb.children if c.dep_ in _SUBJECT_DEPS):
+        owners += [t for t in (subject, _of_object(subject)) if t is not None]
+    subject = _verb_subject(verb)
+    return owners + ([subject] if subject is not None else [])
+
+
+def _have_as_auxiliary(head: Any) -> bool:
+    """'has' misread as the auxiliary of a non-verb ('One of the houses has yellow windows' with
+    'yellow' as the head): the head stands for 'have'."""
+    return not _is_verb(head) and any(c.dep_ == "aux" and c.lower_ in _HAVE_FORMS for c in head.children)
 
 
 def _verb_subject(verb: Any) -> Optional[Any]:

@@ -45,6 +45,11 @@ class Vocab:
     def attributes(self) -> frozenset[str]:
         return self.colors | self.sizes
 
+    @functools.cached_property
+    def part_names(self) -> frozenset[str]:
+        """Every noun that is a part of some whole."""
+        return frozenset().union(*self.parts.values())
+
     def is_part(self, part: str, whole: str) -> bool:
         """Lexicon check on normalised lemmas (see :func:`is_part_of` for raw words)."""
         return part in self.parts.get(whole, ())

@@ -74,11 +74,49 @@ def assert_object(result: CaptionParse, lemma: str) -> Noun:
     ("A boat with white sails on the water.", "sail", "boat"),
     ("A car door is open.", "door", "car"),
     ("A toilet seat left up in a small bathroom.", "seat", "toilet"),
+    ("The tree's crown is green.", "crown", "tree"),
+    ("The home's door is brown.", "door", "home"),
+    ("A house with a red roof on a street.", "roof", "house"),
+    ("A grey home with a brown roof on a street.", "roof", "home"),  # 'home' tagged as an adverb
+    ("The car has black wheels.", "wheel", "car"),
+    ("One of the cars has black wheels.", "wheel", "car"),
+    ("One of the houses has yellow windows.", "window", "house"),  # 'has' parsed as an auxiliary
+    ("Each of the giraffes has a long neck.", "neck", "giraffe"),
+    ("A man who has long hair and a beard.", "beard", "man"),
 ])
 def test_part_of_its_whole(parser: CaptionParser, text: str, part: str, whole: str) -> None:
     result = parse(parser, text)
     assert_part(result, part, whole)
     assert whole_of(result, noun(result, part)).level == "object"
+
+
+@pytest.mark.parametrize("text, whole, parts", [
+    ("A man with white legs and a black torso at the beach.", "man", ["leg", "torso"]),
+    ("You can see the car's blue window and grey wheels under a night sky.", "car", ["window", "wheel"]),
+    ("You can see the tree's brown trunk and green crown in a field.", "tree", ["trunk", "crown"]),
+    ("You can see the boat's red hull and yellow sails on a beach.", "boat", ["hull", "sail"]),
+    ("You can see the person's purple torso and head on a street.", "person", ["torso", "head"]),
+    ("A boat with a hull and red sails on a sandy beach.", "boat", ["hull", "sail"]),
+])
+def test_listed_parts_share_their_whole(parser: CaptionParser, text: str, whole: str, parts: list[str]) -> None:
+    result = parse(parser, text)
+    assert lemmas(result, "part") == parts
+    for part in parts:
+        assert_part(result, part, whole)
+
+
+def test_listed_parts_keep_their_own_colours(parser: CaptionParser) -> None:
+    result = parse(parser, "You can see the tree's brown trunk and green crown in a field.")
+    assert noun(result, "crown").attributes == ("green",)
+    result = parse(parser, "You can see the boat's red hull and yellow sails on a beach.")
+    assert noun(result, "hull").attributes == ("red",) and noun(result, "sail").attributes == ("yellow",)
+
+
+def test_place_with_parts_is_an_object(parser: CaptionParser) -> None:
+    result = parse(parser, "A barn with a red roof.")
+    assert_object(result, "barn")
+    assert_part(result, "roof", "barn")
+    assert noun(parse(parser, "Inside the barn."), "barn").level == "scene"
 
 
 def test_possessive_part_phrase_and_span(parser: CaptionParser) -> None:
@@ -118,6 +156,10 @@ def test_pronoun_skips_nearer_noun_without_that_part(parser: CaptionParser) -> N
     ("A woman's purse on a kitchen table.", "purse"),
     ("A kitchen with white cabinets and a stove.", "cabinet"),
     ("The lid of the box is next to a cup.", "cup"),
+    ("A girl with long hair and a dog.", "dog"),
+    ("A man has a frisbee in his hand.", "frisbee"),
+    ("A kitchen has white cabinets and a black stove.", "cabinet"),
+    ("The man's shirt and tie are blue.", "tie"),
 ])
 def test_not_a_part(parser: CaptionParser, text: str, lemma: str) -> None:
     assert_object(parse(parser, text), lemma)
@@ -207,6 +249,7 @@ def test_place_nouns_are_scenes(parser: CaptionParser, text: str, scene: str) ->
     ("A train pulling into a train station.", "train"),
     ("A boat floating on the ocean.", "boat"),
     ("A car parked in a parking lot.", "car"),
+    ("Two houses on a street.", "house"),
     ("A woman in a living room holding a cell phone.", "cell phone"),
 ])
 def test_vehicles_and_things_stay_objects(parser: CaptionParser, text: str, lemma: str) -> None:
@@ -260,6 +303,21 @@ def test_colour_and_size_attributes(parser: CaptionParser) -> None:
     assert noun(result, "cat").attributes == ("black", "white")
     assert noun(result, "bed").attributes == ("large", "red")
     assert noun(result, "cat").phrase == "black and white cat"
+
+
+@pytest.mark.parametrize("text, expected, lemma, colour", [
+    ("There are two women and a grey puppy in a grassy field.", ["woman", "puppy", "field"], "puppy", "grey"),
+    ("You can see the boat's orange hull and red sail at the beach.", ["boat", "hull", "sail", "beach"], "hull",
+     "orange"),
+])
+def test_colour_words_tagged_as_nouns_are_attributes(parser: CaptionParser, text: str, expected: list[str],
+                                                     lemma: str, colour: str) -> None:
+    result = parse(parser, text)
+    assert lemmas(result) == expected and noun(result, lemma).attributes == (colour,)
+
+
+def test_colour_noun_on_its_own_is_an_object(parser: CaptionParser) -> None:
+    assert_object(parse(parser, "An orange and a banana on the table."), "orange")
 
 
 def test_predicative_colour_and_comparative_size(parser: CaptionParser) -> None:
@@ -358,7 +416,8 @@ def test_is_scene(lemma: str) -> None:
     assert is_scene(lemma)
 
 
-@pytest.mark.parametrize("lemma", ["car", "bus", "train", "boat", "shower", "fountain", "dog", "road", "table"])
+@pytest.mark.parametrize("lemma", ["car", "bus", "train", "boat", "shower", "fountain", "dog", "road", "table",
+                                   "house", "home"])
 def test_objects_are_not_scenes(lemma: str) -> None:
     assert not is_scene(lemma)
 
@@ -373,6 +432,8 @@ def test_parts_of() -> None:
     assert "door" in parts_of("refrigerator") and "door" in parts_of("car")
     assert {"tail", "paw", "ear"} <= parts_of("dog")
     assert "trunk" in parts_of("elephant") and "wing" in parts_of("airplane")
+    assert {"trunk", "branch", "crown", "leaf"} <= parts_of("tree")
+    assert {"roof", "door", "window"} <= parts_of("home") and parts_of("home") == parts_of("house")
     assert "hand" not in parts_of("frisbee")
     assert parts_of("no such thing") == frozenset()
     assert is_part_of("Hand", "Man") and not is_part_of("frisbee", "man")
