@@ -128,6 +128,12 @@ class MatchingConfig(_Section):
     lexicon_part_threshold: float = 0.6
     scene_threshold: float = 0.3
     instance_nms_iou: float = Field(0.5, gt=0, le=1, description="masks of one plural noun overlap at most this much")
+    level_overlap: Optional[float] = Field(
+        None, gt=0, le=1, description="a mask may have at most this fraction of its area inside masks already "
+        "labelled at its level (objects, or parts of one object); None: no limit")
+    merge_similarity: Optional[float] = Field(
+        None, gt=0, le=1, description="object nouns of one image whose label embeddings have at least this cosine "
+        "('car', 'automobile') are one class: probabilities summed, one label; None: never merged")
 
 
 class OutputConfig(_Section):

@@ -14,7 +14,12 @@ Objects
     background label is more probable for that mask. Pairs are then taken greedily, best
     probability first: a singular noun takes one mask, 'two dogs' the top 2, an uncounted
     plural every eligible mask; the masks of one noun overlap at most ``instance_nms_iou``
-    (mask IoU); a mask carries at most one object label.
+    (mask IoU); a mask carries at most one object label. With ``merge_similarity``, nouns whose
+    label embeddings are that close ('car', 'automobile'; :func:`synonym_groups`) are one class:
+    their probabilities are summed, and one slot takes the most demanding mention's label and
+    demand. With ``level_overlap``, a mask sharing more than that fraction of the smaller mask
+    with one already labelled at its level is skipped (visible objects do not overlap; the same
+    holds for parts).
 Parts
     A part noun is tied to its whole by ``Noun.parent``; every mask matched to that whole is a
     parent instance. Its part candidates are the masks strictly smaller than it with at least
@@ -197,11 +202,15 @@ def candidates_from(sims: np.ndarray, probs: np.ndarray, ok: np.ndarray, rows: S
 
 
 def assign(candidates: Iterable[Candidate], slots: Sequence[Slot], taken: set[int],
-           overlap: Callable[[int, int], float], nms_iou: float) -> list[Candidate]:
+           overlap: Callable[[int, int], float], nms_iou: float,
+           shared: Optional[Callable[[int, int], float]] = None, max_shared: Optional[float] = None
+           ) -> list[Candidate]:
     """Greedy best-first assignment; ``taken`` (masks already labelled at this level) is updated.
 
-    A candidate is kept when its mask is free, its slot still wants masks, and its mask overlaps
-    none of the slot's kept masks by more than ``nms_iou``. Returned in slot order, best first.
+    A candidate is kept when its mask is free, its slot still wants masks, its mask overlaps
+    none of the slot's kept masks by more than ``nms_iou``, and (with ``max_shared``) it shares
+    at most ``max_shared`` with every mask in ``taken`` (``shared(i, j)``: intersection over the
+    smaller mask). Returned in slot order, best first.
     """
     kept: dict[int, list[int]] = {}
     chosen: list[Candidate] = []
@@ -212,10 +221,54 @@ def assign(candidates: Iterable[Candidate], slots: Sequence[Slot], taken: set[in
             continue
         if any(overlap(cand.mask, m) > nms_iou for m in mine):
             continue
+        if shared is not None and max_shared is not None and any(shared(cand.mask, m) > max_shared for m in taken):
+            continue
         mine.append(cand.mask)
         taken.add(cand.mask)
         chosen.append(cand)
     return sorted(chosen, key=lambda c: (c.slot,) + c.rank())
+
+
+def synonym_groups(text: np.ndarray, threshold: Optional[float]) -> list[list[int]]:
+    """Rows of ``text`` (L, D unit label embeddings) that name one class: linked when their cosine is
+    at least ``threshold`` (transitively). Groups list rows in order, ordered by their first row;
+    ``threshold`` None gives singletons."""
+    n = len(text)
+    root = list(range(n))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    if threshold is not None and n > 1:
+        close = (text @ text.T) >= threshold
+        for i, j in zip(*np.nonzero(np.triu(close, 1))):
+            root[max(find(i), find(j))] = min(find(i), find(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def merge_columns(sims: np.ndarray, probs: np.ndarray, groups: Sequence[Sequence[int]], n_labels: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Label columns merged per group (cosine: the best member's, probability: the members' sum);
+    the background columns after ``n_labels`` are kept as they are."""
+    merged_sims = [sims[:, list(g)].max(axis=1) for g in groups]
+    merged_probs = [probs[:, list(g)].sum(axis=1) for g in groups]
+    return (np.column_stack(merged_sims + [sims[:, n_labels:]]),
+            np.column_stack(merged_probs + [probs[:, n_labels:]]))
+
+
+def merged_slot(refs: Sequence[NounRef], level: str, source: str) -> Slot:
+    """One slot for nouns naming one class: labelled by the most demanding mention (see
+    :func:`nouns_at_level`); it takes every eligible mask when any member is an uncounted plural,
+    else the largest demand."""
+    best = min(refs, key=_precedence)
+    demands = [demand_of(r.noun) for r in refs]
+    demand = None if any(d is None for d in demands) else max(d for d in demands if d is not None)
+    return Slot(best.noun.lemma, level, demand, source, best)
 
 
 def to_match(cand: Candidate, slot: Slot) -> Match:
@@ -260,6 +313,12 @@ class ImageContext:
         if self._iou is None:
             self._iou = rle_utils.iou_matrix(list(self.masks.rles), list(self.masks.rles))
         return float(self._iou[i, j])
+
+    def shared(self, i: int, j: int) -> float:
+        """|i n j| / min(|i|, |j|) of masks i and j: 1.0 when one lies inside the other."""
+        iou = self.iou(i, j)
+        a, b = float(self.masks.areas[i]), float(self.masks.areas[j])
+        return iou * (a + b) / (1.0 + iou) / max(min(a, b), 1.0)
 
 
 # --- the matcher ----------------------------------------------------------------------------
@@ -367,17 +426,22 @@ class RegionMatcher:
         return root_segment(size, ref.noun.lemma, float(np.clip(prob, 0.0, 1.0)), sim, ref.noun, ref.caption_index)
 
     def _match_objects(self, ctx: ImageContext) -> list[Match]:
-        """Each object noun's masks (see the module docstring); at most one object label per mask."""
+        """Each object class's masks (see the module docstring); at most one object label per mask."""
         refs = nouns_at_level(ctx.item.parses, "object")
         if not refs or len(ctx.masks) == 0:
             return []
-        slots = [Slot(r.noun.lemma, "object", demand_of(r.noun), "caption", r) for r in refs]
+        labels = [r.noun.lemma for r in refs]
+        groups = synonym_groups(ctx.label_matrix(labels), self.cfg.merge_similarity)
+        slots = [merged_slot([refs[i] for i in g], "object", "caption") for g in groups]
         rows = range(len(ctx.masks))
-        sims, probs = self._scores(ctx, rows, [s.label for s in slots])
+        sims, probs = merge_columns(*self._scores(ctx, rows, labels), groups, len(labels))
         ok = eligible(sims, probs, len(slots), self.cfg.probability_threshold, self.cfg.similarity_threshold)
-        chosen = assign(candidates_from(sims, probs, ok, rows, range(len(slots))), slots, set(), ctx.iou,
-                        self.cfg.instance_nms_iou)
+        chosen = self._assign(ctx, candidates_from(sims, probs, ok, rows, range(len(slots))), slots, set())
         return [to_match(c, slots[c.slot]) for c in chosen]
+
+    def _assign(self, ctx: ImageContext, cands: list[Candidate], slots: Sequence[Slot], taken: set[int]
+                ) -> list[Candidate]:
+        return assign(cands, slots, taken, ctx.iou, self.cfg.instance_nms_iou, ctx.shared, self.cfg.level_overlap)
 
     def _part_candidates(self, ctx: ImageContext, objects: Sequence[Match]) -> list[list[int]]:
         """Per object match, the masks strictly smaller than it and >= ``part_containment`` inside it."""
@@ -414,7 +478,7 @@ class RegionMatcher:
             ids = [len(slots) + c for c in range(len(group_slots))] + [None] * (len(labels) - len(group_slots))
             cands += candidates_from(sims, probs, ok, rows, ids)
             slots += group_slots
-        chosen = assign(cands, slots, taken, ctx.iou, self.cfg.instance_nms_iou)
+        chosen = self._assign(ctx, cands, slots, taken)
         return [to_match(c, slots[c.slot]) for c in chosen]
 
     def _caption_parts(self, ctx: ImageContext, objects: Sequence[Match], pools: Sequence[list[int]],
@@ -447,4 +511,5 @@ def label_image(embedder: RegionEmbedder, cfg: MatchingConfig, image: np.ndarray
 
 
 __all__ = ["Candidate", "ImageContext", "ImageInput", "NounRef", "RegionMatcher", "Slot", "assign", "containment",
-           "demand_of", "eligible", "label_image", "nouns_at_level", "part_nouns"]
+           "demand_of", "eligible", "label_image", "merge_columns", "merged_slot", "nouns_at_level", "part_nouns",
+           "synonym_groups"]

@@ -15,7 +15,8 @@ from ovlabel.engine import clip as clip_module
 from ovlabel.engine.config import ClipConfig, MatchingConfig, config_path
 from ovlabel.engine.crops import crop_image, crop_region
 from ovlabel.engine.masks.data import MaskBatch
-from ovlabel.engine.matching import ImageInput, RegionMatcher, containment, label_image, nouns_at_level
+from ovlabel.engine.matching import (ImageInput, RegionMatcher, containment, label_image, nouns_at_level,
+                                     synonym_groups)
 from ovlabel.engine.records import CaptionParse, ImageMatches, Match, Noun
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -202,6 +203,53 @@ def test_one_object_label_per_mask_conflict_resolved_by_score() -> None:
     assert {m.label: m.mask_index for m in found.matches} == {"dog": 0, "cat": 1}
     only_a = match_one(emb, image, masks.select([0]), [parse(noun("cat"), noun("dog"))], cfg)
     assert [(m.label, m.mask_index) for m in only_a.matches] == [("dog", 0)]
+
+
+class AliasEmbedder(TableEmbedder):
+    """Labels in ``aliases`` get the embedding of the label they alias (a perfect synonym)."""
+
+    def __init__(self, aliases: Mapping[str, str]) -> None:
+        super().__init__()
+        self.aliases = dict(aliases)
+
+    def embed_labels(self, labels: Sequence[str]) -> np.ndarray:
+        return super().embed_labels([self.aliases.get(label, label) for label in labels])
+
+
+def test_synonym_groups_link_close_label_embeddings_transitively() -> None:
+    text = np.array([[1.0, 0.0, 0.0], [0.96, 0.28, 0.0], [0.0, 1.0, 0.0], [0.85, 0.527, 0.0], [0.0, 0.0, 1.0]])
+    assert synonym_groups(text, None) == [[0], [1], [2], [3], [4]]
+    assert synonym_groups(text, 0.95) == [[0, 1, 3], [2], [4]]  # 3 joins through 1 (cos 0.85 to 0)
+    assert synonym_groups(text, 0.99) == [[0], [1], [2], [3], [4]]
+
+
+def test_synonyms_share_one_slot_and_their_probability() -> None:
+    emb = AliasEmbedder({"automobile": "car"})
+    image, masks = setup_image(emb, [A, B], [{"car": 0.9}, {"car": 0.6}])
+    captions = [parse(noun("car")), parse(noun("automobile"))]
+    split = match_one(emb, image, masks, captions, config(probability_threshold=0.2))
+    assert sorted((m.label, m.mask_index) for m in split.matches) == [("automobile", 1), ("car", 0)]
+    merged = match_one(emb, image, masks, captions, config(probability_threshold=0.2, merge_similarity=0.9))
+    assert [(m.label, m.mask_index) for m in merged.matches] == [("car", 0)]
+    assert merged.matches[0].score == pytest.approx(2 * split.matches[0].score if split.matches[0].label == "car"
+                                                    else 2 * split.matches[1].score)
+
+
+def test_merged_synonyms_take_the_largest_demand() -> None:
+    emb = AliasEmbedder({"automobile": "car"})
+    image, masks = setup_image(emb, [A, B, C], [{"car": 0.9}, {"car": 0.8}, {"car": 0.7}])
+    captions = [parse(noun("car")), parse(noun("automobile", count=2, plural=True))]
+    found = match_one(emb, image, masks, captions, config(merge_similarity=0.9))
+    assert [(m.label, m.mask_index) for m in found.matches] == [("automobile", 0), ("automobile", 1)]
+
+
+def test_level_overlap_keeps_object_masks_apart() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [BIG, IN1, D], [{"dog": 0.9}, {"cat": 0.9}, {"cat": 0.2}])
+    captions = [parse(noun("dog"), noun("cat"))]
+    assert picked(match_one(emb, image, masks, captions)) == [0, 1]
+    apart = match_one(emb, image, masks, captions, config(level_overlap=0.5, probability_threshold=0.1))
+    assert {m.label: m.mask_index for m in apart.matches} == {"dog": 0, "cat": 2}  # IN1 lies inside BIG
 
 
 def test_small_masks_are_not_candidates() -> None:
