@@ -123,6 +123,8 @@ class MatchingConfig(_Section):
     probability_threshold: float = 0.3
     background_labels: tuple[str, ...] = ("background", "other", "thing", "stuff")
     min_mask_area_fraction: float = 0.001
+    min_part_area_fraction: Optional[float] = Field(
+        None, ge=0, le=1, description="part candidates may be this small (fraction of the image); None: as objects")
     part_containment: float = Field(0.8, ge=0, le=1)
     lexicon_parts: bool = False
     lexicon_part_threshold: float = 0.6

@@ -23,7 +23,8 @@ Objects
 Parts
     A part noun is tied to its whole by ``Noun.parent``; every mask matched to that whole is a
     parent instance. Its part candidates are the masks strictly smaller than it with at least
-    ``part_containment`` of their area inside it. One softmax per candidate over the whole's
+    ``part_containment`` of their area inside it (down to ``min_part_area_fraction`` of the image
+    when set; objects need ``min_mask_area_fraction``). One softmax per candidate over the whole's
     part nouns plus background; same eligibility and greedy rule, a mask carries at most one
     part label. A part whose whole matched nothing yields nothing. With ``lexicon_parts`` the
     part lexicon (:func:`ovlabel.engine.vocab.parts_of`) then proposes the parts the caption
@@ -351,6 +352,12 @@ class RegionMatcher:
         self._lexicon_fn: Lexicon = lexicon or _vocab_parts
         self._lexicon_cache: dict[str, tuple[str, ...]] = {}
 
+    @property
+    def _min_area_fraction(self) -> float:
+        """The smallest mask (fraction of the image) any level may label."""
+        part = self.cfg.min_part_area_fraction
+        return self.cfg.min_mask_area_fraction if part is None else min(part, self.cfg.min_mask_area_fraction)
+
     def label_batch(self, items: Sequence[ImageInput]) -> list[tuple[Segment, ...]]:
         """Each image's segment tree (root, objects, parts)."""
         return [tree_of(found) for found in self.match_batch(items)]
@@ -359,7 +366,7 @@ class RegionMatcher:
         """Each image's root and matches; all regions and all labels of the batch embedded in one call each."""
         if not items:
             return []
-        kept = [candidate_masks(item.masks, self.cfg.min_mask_area_fraction) for item in items]
+        kept = [candidate_masks(item.masks, self._min_area_fraction) for item in items]
         regions = self._embed_regions(items, kept)
         scenes = self.embedder.embed_crops(np.stack([crop_image(i.image, self.embedder.crop_size) for i in items]))
         text = self._embed_labels(items)
@@ -433,7 +440,10 @@ class RegionMatcher:
         labels = [r.noun.lemma for r in refs]
         groups = synonym_groups(ctx.label_matrix(labels), self.cfg.merge_similarity)
         slots = [merged_slot([refs[i] for i in g], "object", "caption") for g in groups]
-        rows = range(len(ctx.masks))
+        h, w = ctx.masks.image_size
+        rows = np.flatnonzero(ctx.masks.areas >= max(1.0, self.cfg.min_mask_area_fraction * h * w))
+        if len(rows) == 0:
+            return []
         sims, probs = merge_columns(*self._scores(ctx, rows, labels), groups, len(labels))
         ok = eligible(sims, probs, len(slots), self.cfg.probability_threshold, self.cfg.similarity_threshold)
         chosen = self._assign(ctx, candidates_from(sims, probs, ok, rows, range(len(slots))), slots, set())

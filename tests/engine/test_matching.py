@@ -259,6 +259,18 @@ def test_small_masks_are_not_candidates() -> None:
     assert len(found.masks) == 1 and picked(found) == [0]
 
 
+def test_parts_may_be_smaller_than_objects() -> None:
+    emb = TableEmbedder()
+    tiny = (30, 30, 34, 34)  # 16 px: 0.4% of the image
+    image, masks = setup_image(emb, [BIG, tiny, (2, 56, 6, 60)], [{"dog": 0.9}, {"tail": 0.9}, {"cat": 0.9}])
+    caption = parse(noun("dog"), noun("cat"), noun("tail", level="part", parent=0))
+    same = match_one(emb, image, masks, [caption], config(min_mask_area_fraction=0.01))
+    assert len(same.masks) == 1 and [m.label for m in same.matches] == ["dog"]
+    split = match_one(emb, image, masks, [caption], config(min_mask_area_fraction=0.01, min_part_area_fraction=0.001))
+    assert len(split.masks) == 3
+    assert [(m.label, m.mask_index) for m in split.matches] == [("dog", 0), ("tail", 1)]  # no tiny 'cat' object
+
+
 # --- parts ------------------------------------------------------------------------------------
 
 
