@@ -5,10 +5,14 @@
 For every ground-truth object and part instance of the config's demo scenes, per level:
 
 - proposal: some superpixel proposal (the config's ``masks.superpixel``, masks below
-  ``matching.min_mask_area_fraction`` dropped as the matcher drops them) has mask IoU >= 0.5;
+  ``matching.min_mask_area_fraction``, for parts ``min_part_area_fraction``, dropped as the
+  matcher drops them) has mask IoU >= 0.5;
 - mentioned: a caption names its category (any caption word of it, singular or plural);
 - parsed: the caption parser returns a noun of its category at its level (parts: tied to a whole);
-- proposal & parsed: both, the recall a perfect region matcher would reach.
+- proposal & parsed: both, the recall a perfect region matcher would reach;
+- lexicon (parts): its object's category is parsed and the part lexicon lists the part for it
+  (what ``matching.lexicon_parts`` can reach without a caption naming the part);
+- proposal & (parsed | lexicon): the part recall a perfect matcher with lexicon parts would reach.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from ovlabel.engine.demo.world import DEMO_SYNONYMS, demo_seeds
 from ovlabel.engine.evaluation import LabelMap
 from ovlabel.engine.masks.superpixel import SuperpixelGenerator
 from ovlabel.engine.records import CaptionParse
+from ovlabel.engine.vocab import parts_of
 
 log = logging.getLogger("demo_ceiling")
 LEVELS = ("object", "part")
@@ -45,12 +50,21 @@ def parsed_categories(parses: Sequence[CaptionParse]) -> dict[str, set[str]]:
     return found
 
 
-def best_proposal_iou(scene: DemoScene, generator: SuperpixelGenerator, min_fraction: float) -> np.ndarray:
-    """(I,) the best proposal IoU of each instance of ``scene``."""
+def best_proposal_iou(scene: DemoScene, generator: SuperpixelGenerator, object_min: float, part_min: float
+                      ) -> np.ndarray:
+    """(I,) the best proposal IoU of each instance of ``scene``, over the proposals its level may take
+    (at least ``object_min`` / ``part_min`` of the image)."""
     masks = generator.generate_one(scene.image)
-    masks = masks.select(masks.areas >= max(1.0, min_fraction * scene.size * scene.size))
+    pixels = scene.size * scene.size
+    masks = masks.select(masks.areas >= max(1.0, min(object_min, part_min) * pixels))
     gt = rle_utils.encode_many(np.stack([i.mask for i in scene.instances]))
-    return rle_utils.iou_matrix(list(masks.rles), gt).max(axis=0) if len(masks) else np.zeros(len(gt))
+    if not len(masks):
+        return np.zeros(len(gt))
+    iou = rle_utils.iou_matrix(list(masks.rles), gt)
+    big = masks.areas >= max(1.0, object_min * pixels)
+    objects = np.array([i.level == "object" for i in scene.instances])
+    iou[np.ix_(~big, objects)] = 0.0
+    return iou.max(axis=0)
 
 
 def count(cfg: Config) -> dict[str, Counter]:
@@ -63,13 +77,19 @@ def count(cfg: Config) -> dict[str, Counter]:
         scene = generate_scene(seed, cfg.demo.image_size)
         if not scene.instances:
             continue
-        best = best_proposal_iou(scene, generator, cfg.matching.min_mask_area_fraction)
+        part_min = cfg.matching.min_part_area_fraction
+        best = best_proposal_iou(scene, generator, cfg.matching.min_mask_area_fraction,
+                                 cfg.matching.min_mask_area_fraction if part_min is None else part_min)
         mentioned = labels.mentioned(scene.captions)
         parsed = parsed_categories(parser.parse_many(list(scene.captions)))
         for inst, iou in zip(scene.instances, best):
             hit, said = bool(iou >= 0.5), inst.category in parsed[inst.level]
             counts[inst.level].update({"gt": 1, "proposal": hit, "mentioned": inst.category in mentioned,
                                        "parsed": said, "proposal & parsed": hit and said})
+            if inst.level == "part":
+                whole = scene.instance(inst.parent_id).category
+                lexicon = whole in parsed["object"] and inst.category in parts_of(whole)
+                counts["part"].update({"lexicon": lexicon, "proposal & (parsed | lexicon)": hit and (said or lexicon)})
     return counts
 
 
