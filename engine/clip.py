@@ -143,7 +143,9 @@ class OpenClipEmbedder:
 
         Crops go through the model in chunks of exactly ``clip.batch_size`` (the last one padded),
         so a crop's embedding does not depend on which other crops share its batch: the same
-        image gives the same labels whatever Beam batched it with.
+        image gives the same labels whatever Beam batched it with. With ``clip.flip_average`` a
+        crop's embedding is the normalised mean of its own and its mirror image's (test-time
+        augmentation, twice the image encoder work).
         """
         import torch
 
@@ -154,7 +156,9 @@ class OpenClipEmbedder:
                 chunk = _padded(crops[start:start + size], size)
                 x = torch.from_numpy(chunk).to(self.device)
                 x = (x.permute(0, 3, 1, 2).float() - self._mean) / self._std
-                feats = self.model.encode_image(x).float()
+                feats = torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1)
+                if self.cfg.flip_average:
+                    feats = feats + torch.nn.functional.normalize(self.model.encode_image(x.flip(-1)).float(), dim=-1)
                 out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()[:min(size, len(crops) - start)])
         return np.concatenate(out) if out else np.zeros((0, self.embed_dim), np.float32)
 

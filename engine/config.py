@@ -111,6 +111,7 @@ class ClipConfig(_Section):
     seed: int = 0
     model_config_file: Optional[str] = None  # a custom open_clip architecture (JSON)
     crop_mode: Literal["masked", "box", "blend"] = "masked"
+    flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
     templates: tuple[str, ...] = OVSEG_TEMPLATES
     batch_size: int = Field(64, ge=1)
     image_batch_size: int = Field(4, ge=1, description="images per RunInference batch")

@@ -449,3 +449,14 @@ def test_text_cache_is_bounded_and_transparent(tiny_clip: clip_module.OpenClipEm
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
     assert len(tiny_clip._text_cache) == 2
     assert ClipConfig().templates  # the prompt ensemble is configurable (clip.templates)
+
+
+def test_flip_average_embeds_a_crop_and_its_mirror_alike(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    crops = np.stack([noise_image(5, (64, 64)), noise_image(6, (64, 64))])
+    mirrored = np.ascontiguousarray(crops[:, :, ::-1])
+    assert not np.allclose(tiny_clip.embed_crops(crops), tiny_clip.embed_crops(mirrored), atol=1e-3)
+    flipping = clip_module.OpenClipEmbedder(tiny_clip.cfg.model_copy(update={"flip_average": True}), "cpu")
+    both = flipping.embed_crops(crops)
+    np.testing.assert_allclose(both, flipping.embed_crops(mirrored), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(flipping.embed_crops(crops[:1]), both[:1], atol=1e-6)  # batch-invariant
