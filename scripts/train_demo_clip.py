@@ -1,6 +1,6 @@
 """Train the demo world's tiny CLIP (``configs/models/ovlabel-tiny-clip.*``) on CPU, reproducibly.
 
-    python scripts/train_demo_clip.py [--steps 2000] [--threads 1] [--snapshots]
+    python scripts/train_demo_clip.py [--steps 4000] [--threads 2] [--snapshots]
         [--out configs/models/ovlabel-tiny-clip.safetensors]
 
 Everything the engine does at inference is read from ``configs/demo.yaml``: the open_clip
@@ -502,11 +502,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", type=int, default=1000, help="training scenes (seeds 0 .. N-1)")
     p.add_argument("--proposal-scenes", type=int, default=400, help="of those, scenes with superpixel proposals")
     p.add_argument("--val-scenes", type=int, default=30, help="validation scenes (seeds 9000 ..)")
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--groups", type=int, default=3, help="ClipLoss groups per step (one region per class each)")
     p.add_argument("--extra", type=int, default=128, help="random proposal crops per step, matcher loss only")
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (the checkpoint is reproducible per count)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (the checkpoint is reproducible per count)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=str(cache_dir() / "demo-train"))
     p.add_argument("--snapshots", action="store_true", help="also save OUT.stepN.safetensors every 500 steps")
