@@ -489,7 +489,21 @@ def save_checkpoint(model: Any, tokens: torch.Tensor, path: Path, metadata: dict
     state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=metadata)
+    canonical_header(path)
     return sha256_file(path)
+
+
+def canonical_header(path: Path) -> None:
+    """Rewrite a safetensors header with sorted keys (in place, same length): safetensors writes the
+    metadata in hash-map order, which differs between runs even for identical weights."""
+    with open(path, "r+b") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(n))
+        text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        if len(text) > n:
+            raise ValueError(f"{path}: canonical safetensors header is longer than the original")
+        fh.seek(8)
+        fh.write(text.ljust(n, b" "))
 
 
 # --- main -----------------------------------------------------------------------------------
