@@ -132,8 +132,8 @@ class MatchingConfig(_Section):
     scene_threshold: float = 0.3
     instance_nms_iou: float = Field(0.5, gt=0, le=1, description="masks of one plural noun overlap at most this much")
     level_overlap: Optional[float] = Field(
-        None, gt=0, le=1, description="a mask may have at most this fraction of its area inside masks already "
-        "labelled at its level (objects, or parts of one object); None: no limit")
+        None, gt=0, le=1, description="two masks labelled at one level (objects; parts) share at most this "
+        "fraction of the smaller one; None: no limit")
     merge_similarity: Optional[float] = Field(
         None, gt=0, le=1, description="object nouns of one image whose label embeddings have at least this cosine "
         "('car', 'automobile') are one class: probabilities summed, one label; None: never merged")

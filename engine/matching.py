@@ -289,8 +289,12 @@ def containment(masks: MaskBatch, rows: Sequence[int], cols: Sequence[int]) -> n
     iou = rle_utils.iou_matrix([masks.rles[i] for i in rows], [masks.rles[j] for j in cols])
     a = masks.areas[list(rows)].astype(np.float64)[:, None]
     b = masks.areas[list(cols)].astype(np.float64)[None, :]
-    inter = np.rint(iou * (a + b) / (1.0 + iou))  # |A n B| from IoU = I / (|A| + |B| - I)
-    return inter / np.maximum(a, 1.0)
+    return intersection(iou, a, b) / np.maximum(a, 1.0)
+
+
+def intersection(iou: np.ndarray | float, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """|A n B| from the IoU and the areas of A and B (IoU = I / (|A| + |B| - I)), rounded to pixels."""
+    return np.rint(np.asarray(iou) * (np.asarray(a) + b) / (1.0 + np.asarray(iou)))
 
 
 @dataclass
@@ -317,9 +321,8 @@ class ImageContext:
 
     def shared(self, i: int, j: int) -> float:
         """|i n j| / min(|i|, |j|) of masks i and j: 1.0 when one lies inside the other."""
-        iou = self.iou(i, j)
         a, b = float(self.masks.areas[i]), float(self.masks.areas[j])
-        return iou * (a + b) / (1.0 + iou) / max(min(a, b), 1.0)
+        return float(intersection(self.iou(i, j), a, b)) / max(min(a, b), 1.0)
 
 
 # --- the matcher ----------------------------------------------------------------------------
@@ -331,10 +334,15 @@ def _vocab_parts(lemma: str) -> Iterable[str]:
     return parts_of(lemma)
 
 
-def candidate_masks(masks: MaskBatch, min_area_fraction: float) -> MaskBatch:
-    """Masks of at least ``min_area_fraction`` of the image (and at least one pixel)."""
+def large_enough(masks: MaskBatch, min_area_fraction: float) -> np.ndarray:
+    """(M,) bool: masks of at least ``min_area_fraction`` of the image (and at least one pixel)."""
     h, w = masks.image_size
-    return masks.select(masks.areas >= max(1.0, min_area_fraction * h * w))
+    return masks.areas >= max(1.0, min_area_fraction * h * w)
+
+
+def candidate_masks(masks: MaskBatch, min_area_fraction: float) -> MaskBatch:
+    """The masks :func:`large_enough` keeps."""
+    return masks.select(large_enough(masks, min_area_fraction))
 
 
 class RegionMatcher:
@@ -440,8 +448,7 @@ class RegionMatcher:
         labels = [r.noun.lemma for r in refs]
         groups = synonym_groups(ctx.label_matrix(labels), self.cfg.merge_similarity)
         slots = [merged_slot([refs[i] for i in g], "object", "caption") for g in groups]
-        h, w = ctx.masks.image_size
-        rows = np.flatnonzero(ctx.masks.areas >= max(1.0, self.cfg.min_mask_area_fraction * h * w))
+        rows = np.flatnonzero(large_enough(ctx.masks, self.cfg.min_mask_area_fraction))
         if len(rows) == 0:
             return []
         sims, probs = merge_columns(*self._scores(ctx, rows, labels), groups, len(labels))
