@@ -236,6 +236,10 @@ class _DocReader:
         found = self.multiword.get(token.i)
         return found[1] if found else self.base_lemma(token)
 
+    def name_start(self, i: int) -> int:
+        """First token index of the noun ending at token ``i`` (a multiword name's first word)."""
+        return self.multiword.get(i, (i,))[0]
+
     def _find_multiwords(self) -> dict[int, tuple[int, str]]:
         """Last token index -> (first token index, name) for fixed names ('fire hydrant').
 
@@ -306,7 +310,7 @@ class _DocReader:
     def anchors(self, cand: _Candidate) -> list[Any]:
         """Tokens whose modifiers belong to the noun: its host, plus every word of a multiword
         name (the parser may hang 'brown' on 'teddy' in 'a brown teddy bear')."""
-        start = self.multiword.get(cand.token.i, (cand.token.i,))[0]
+        start = self.name_start(cand.token.i)
         span = self.tokens[start:cand.token.i + 1]
         return span if cand.host is cand.token else [cand.host, *span]
 
@@ -363,7 +367,7 @@ class _DocReader:
         return other.whole if whole is not None and self.vocab.is_part(cand.lemma, whole.lemma) else None
 
     def _listed_together(self, first: _Candidate, second: _Candidate) -> bool:
-        between = self.tokens[first.token.i + 1:self.multiword.get(second.token.i, (second.token.i,))[0]]
+        between = self.tokens[first.token.i + 1:self.name_start(second.token.i)]
         if not between or between[0].lower_ not in _LIST_JOINS:
             return False
         return all(t.lower_ in _LIST_JOINS or t.tag_ in _LIST_FILLER_TAGS or self.base_lemma(t) in self.vocab.colors
@@ -427,7 +431,7 @@ class _DocReader:
                 by_token[cand.whole].level = "object"  # a place with parts is a thing: "the barn's roof"
         kept = [c for c in cands if c.whole is not None or not (c.listed_only or c.lemma in self.vocab.spatial)]
         index = {c.token.i: n for n, c in enumerate(kept)}
-        taken = {i for c in kept for i in range(self.multiword.get(c.token.i, (c.token.i,))[0], c.token.i + 1)}
+        taken = {i for c in kept for i in range(self.name_start(c.token.i), c.token.i + 1)}
         return tuple(self._noun(c, index, taken, text) for c in kept)
 
     def _share_listed_wholes(self, cands: Sequence[_Candidate], by_token: dict[int, _Candidate]) -> None:
@@ -461,8 +465,7 @@ class _DocReader:
         token, anchors = cand.token, self.anchors(cand)
         heads = {t.i for t in anchors}
         floor = cand.whole if cand.whole is not None and cand.whole < token.i else -1
-        found = self.multiword.get(token.i)
-        run = found[0] if found else token.i
+        run = self.name_start(token.i)
         while run - 1 > floor and self._in_phrase(self.tokens[run - 1], heads, taken):
             run -= 1
         skipped = {t.i for a in anchors for c in a.lefts if c.dep_ == "poss" for t in c.subtree}
@@ -471,7 +474,7 @@ class _DocReader:
             leading_adverb = t.dep_ == "advmod" and t.head.i in heads
             if not (i in skipped or t.dep_ in _PHRASE_SKIP_DEPS or t.is_space or leading_adverb):
                 return i
-        return found[0] if found else token.i
+        return self.name_start(token.i)
 
     def _in_phrase(self, token: Any, heads: Container[int], taken: Container[int]) -> bool:
         if token.i in taken or self.misread_verb(token):
@@ -496,7 +499,7 @@ class _DocReader:
     def _nearest_other_noun(self, cand: _Candidate, taken: Container[int]) -> int:
         """Index of the last token of another kept noun before this one (-1 if none): adjectives
         before it describe that noun ("the tree's brown trunk and green crown")."""
-        start = self.multiword.get(cand.token.i, (cand.token.i,))[0]
+        start = self.name_start(cand.token.i)
         return next((i for i in range(start - 1, -1, -1) if i in taken), -1)
 
     def _modifiers(self, cand: _Candidate, taken: Container[int]) -> Iterator[Any]:
