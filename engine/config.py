@@ -127,6 +127,17 @@ class MatchingConfig(_Section):
     min_part_area_fraction: Optional[float] = Field(
         None, ge=0, le=1, description="part candidates may be this small (fraction of the image); None: as objects")
     part_containment: float = Field(0.8, ge=0, le=1)
+    part_reach: Optional[float] = Field(
+        None, ge=0, description="parts may reach outside their object's mask: a mask touching it (within "
+        "part_touch_px) and at least part_containment inside its box widened by this fraction of the box on "
+        "each side; the object then grows to take the parts outside it, and its former mask may itself be a "
+        "part (a tree matched by its crown). None: parts lie inside the object's mask")
+    part_touch_px: int = Field(3, ge=0, description="with part_reach: how near (pixels) a part must come to its object")
+    object_vocabulary: tuple[str, ...] = Field(
+        (), description="object labels to look for beyond the captions' nouns (source 'vocabulary'): on the "
+        "masks the caption nouns left free, a softmax over these, the image's object nouns and background, "
+        "kept at vocabulary_threshold; a word as close to a caption noun as merge_similarity is left to it")
+    vocabulary_threshold: float = Field(0.9, ge=0, le=1)
     lexicon_parts: bool = False
     lexicon_part_threshold: float = 0.6
     scene_threshold: float = 0.3

@@ -19,7 +19,10 @@ Objects
     their probabilities are summed, and one slot takes the most demanding mention's label and
     demand. With ``level_overlap``, a mask sharing more than that fraction of the smaller mask
     with one already labelled at its level is skipped (visible objects do not overlap; the same
-    holds for parts).
+    holds for parts). With ``object_vocabulary``, the masks still free are then scored against
+    the vocabulary words no caption noun covers (within ``merge_similarity``), the image's object
+    nouns and background; a vocabulary word takes every mask where it is eligible at
+    ``vocabulary_threshold`` (source 'vocabulary'), same rules.
 Parts
     A part noun is tied to its whole by ``Noun.parent``; every mask matched to that whole is a
     parent instance. Its part candidates are the masks strictly smaller than it with at least
@@ -30,6 +33,10 @@ Parts
     part lexicon (:func:`ovlabel.engine.vocab.parts_of`) then proposes the parts the caption
     did not name (softmax over the whole's full lexicon plus its caption parts plus
     background), kept at ``lexicon_part_threshold`` on the masks still free, source 'lexicon'.
+    With ``part_reach``, parts may also reach outside their whole's mask (a trunk below the crown
+    the tree was matched by): masks touching it inside its widened box, and the whole's own mask,
+    are candidates too; the whole then grows to the union with its parts outside it
+    (:func:`grow_objects`), so a part still lies inside its object.
 Scene
     The whole image (:func:`~ovlabel.engine.crops.crop_image`) is scored against the scene
     nouns plus background; the best scene noun labels the root when its probability is at
@@ -40,11 +47,13 @@ Every decision sorts with explicit index tie-breaks, so identical input gives id
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.clip import RegionEmbedder
@@ -284,12 +293,37 @@ def to_match(cand: Candidate, slot: Slot) -> Match:
 
 def containment(masks: MaskBatch, rows: Sequence[int], cols: Sequence[int]) -> np.ndarray:
     """(len(rows), len(cols)): the fraction of each row mask's area that lies inside each column mask."""
-    if len(rows) == 0 or len(cols) == 0:
-        return np.zeros((len(rows), len(cols)))
-    iou = rle_utils.iou_matrix([masks.rles[i] for i in rows], [masks.rles[j] for j in cols])
-    a = masks.areas[list(rows)].astype(np.float64)[:, None]
-    b = masks.areas[list(cols)].astype(np.float64)[None, :]
-    return intersection(iou, a, b) / np.maximum(a, 1.0)
+    return fraction_inside([masks.rles[i] for i in rows], masks.areas[list(rows)],
+                           [masks.rles[j] for j in cols], masks.areas[list(cols)])
+
+
+def fraction_inside(rles: Sequence[dict], areas: np.ndarray, regions: Sequence[dict], region_areas: np.ndarray
+                    ) -> np.ndarray:
+    """(len(rles), len(regions)): the fraction of each mask's area (RLEs with their areas) inside each region."""
+    if len(rles) == 0 or len(regions) == 0:
+        return np.zeros((len(rles), len(regions)))
+    iou = rle_utils.iou_matrix(list(rles), list(regions))
+    a = np.asarray(areas, np.float64)[:, None]
+    return intersection(iou, a, np.asarray(region_areas, np.float64)[None, :]) / np.maximum(a, 1.0)
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """(H, W) bool ``mask`` grown by ``radius`` pixels (a square neighbourhood)."""
+    if radius <= 0:
+        return mask.copy()
+    return ndimage.binary_dilation(mask, np.ones((2 * radius + 1, 2 * radius + 1), bool))
+
+
+def widened_box(mask: np.ndarray, fraction: float) -> np.ndarray:
+    """(H, W) bool: the bounding box of (H, W) bool ``mask`` widened by ``fraction`` of its height
+    and width on each side (clipped to the image); all False for an empty mask."""
+    box = np.zeros_like(mask, dtype=bool)
+    ys, xs = np.nonzero(mask)
+    if len(ys):
+        dy, dx = fraction * (ys.max() + 1 - ys.min()), fraction * (xs.max() + 1 - xs.min())
+        box[max(0, int(ys.min() - dy)):int(np.ceil(ys.max() + 1 + dy)),
+            max(0, int(xs.min() - dx)):int(np.ceil(xs.max() + 1 + dx))] = True
+    return box
 
 
 def intersection(iou: np.ndarray | float, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
@@ -400,12 +434,15 @@ class RegionMatcher:
 
     def _batch_labels(self, items: Sequence[ImageInput]) -> list[str]:
         labels: dict[str, None] = dict.fromkeys(self.cfg.background_labels)
+        labels.update(dict.fromkeys(self.cfg.object_vocabulary))
         for item in items:
             for level in ("scene", "object", "part"):
                 labels.update(dict.fromkeys(r.noun.lemma for r in nouns_at_level(item.parses, level)))
-            if self.cfg.lexicon_parts:
-                for ref in nouns_at_level(item.parses, "object"):
-                    labels.update(dict.fromkeys(self._lexicon(ref.noun.lemma)))
+        if self.cfg.lexicon_parts:
+            objects = [w for w in labels if w in self.cfg.object_vocabulary]
+            objects += [r.noun.lemma for item in items for r in nouns_at_level(item.parses, "object")]
+            for lemma in objects:
+                labels.update(dict.fromkeys(self._lexicon(lemma)))
         return list(labels)
 
     def _embed_labels(self, items: Sequence[ImageInput]) -> dict[str, np.ndarray]:
@@ -422,8 +459,11 @@ class RegionMatcher:
     def _match_image(self, ctx: ImageContext) -> ImageMatches:
         objects = self._match_objects(ctx)
         parts = self._match_parts(ctx, objects)
+        masks = ctx.masks
+        if self.cfg.part_reach is not None:
+            objects, parts, masks = grow_objects(ctx, objects, parts, self.cfg.part_containment)
         log.debug("matched %d masks: %d objects, %d parts", len(ctx.masks), len(objects), len(parts))
-        return ImageMatches(self._root(ctx), tuple(objects + parts), ctx.masks)
+        return ImageMatches(self._root(ctx), tuple(objects + parts), masks)
 
     def _root(self, ctx: ImageContext) -> Segment:
         """The scene root: labelled by the best scene noun above the thresholds, else 'scene'."""
@@ -443,31 +483,76 @@ class RegionMatcher:
     def _match_objects(self, ctx: ImageContext) -> list[Match]:
         """Each object class's masks (see the module docstring); at most one object label per mask."""
         refs = nouns_at_level(ctx.item.parses, "object")
-        if not refs or len(ctx.masks) == 0:
-            return []
-        labels = [r.noun.lemma for r in refs]
-        groups = synonym_groups(ctx.label_matrix(labels), self.cfg.merge_similarity)
-        slots = [merged_slot([refs[i] for i in g], "object", "caption") for g in groups]
         rows = np.flatnonzero(large_enough(ctx.masks, self.cfg.min_mask_area_fraction))
         if len(rows) == 0:
             return []
+        if not refs:
+            return self._vocabulary_objects(ctx, [], rows, set())
+        labels = [r.noun.lemma for r in refs]
+        groups = synonym_groups(ctx.label_matrix(labels), self.cfg.merge_similarity)
+        slots = [merged_slot([refs[i] for i in g], "object", "caption") for g in groups]
         sims, probs = merge_columns(*self._scores(ctx, rows, labels), groups, len(labels))
         ok = eligible(sims, probs, len(slots), self.cfg.probability_threshold, self.cfg.similarity_threshold)
-        chosen = self._assign(ctx, candidates_from(sims, probs, ok, rows, range(len(slots))), slots, set())
+        taken: set[int] = set()
+        chosen = self._assign(ctx, candidates_from(sims, probs, ok, rows, range(len(slots))), slots, taken)
+        found = [to_match(c, slots[c.slot]) for c in chosen]
+        return found + self._vocabulary_objects(ctx, labels, rows, taken)
+
+    def _vocabulary_objects(self, ctx: ImageContext, named: Sequence[str], rows: Sequence[int], taken: set[int]
+                            ) -> list[Match]:
+        """Objects of ``object_vocabulary`` on the free masks among ``rows`` (see the module docstring)."""
+        words = self._uncovered(ctx, [w for w in self.cfg.object_vocabulary if w not in named], named)
+        free = [int(r) for r in rows if r not in taken]
+        if not words or not free:
+            return []
+        labels = words + list(named)
+        sims, probs = self._scores(ctx, free, labels)
+        ok = eligible(sims, probs, len(labels), self.cfg.vocabulary_threshold, self.cfg.similarity_threshold)
+        slots = [Slot(w, "object", None, "vocabulary") for w in words]
+        ids = list(range(len(words))) + [None] * len(named)
+        chosen = self._assign(ctx, candidates_from(sims, probs, ok, free, ids), slots, taken)
         return [to_match(c, slots[c.slot]) for c in chosen]
+
+    def _uncovered(self, ctx: ImageContext, words: Sequence[str], named: Sequence[str]) -> list[str]:
+        """``words`` whose label embedding is below ``merge_similarity`` to every ``named`` noun
+        (all of them when ``merge_similarity`` is None or nothing is named)."""
+        if not words or not named or self.cfg.merge_similarity is None:
+            return list(words)
+        close = (ctx.label_matrix(words) @ ctx.label_matrix(named).T).max(axis=1)
+        return [w for w, c in zip(words, close) if c < self.cfg.merge_similarity]
 
     def _assign(self, ctx: ImageContext, cands: list[Candidate], slots: Sequence[Slot], taken: set[int]
                 ) -> list[Candidate]:
         return assign(cands, slots, taken, ctx.iou, self.cfg.instance_nms_iou, ctx.shared, self.cfg.level_overlap)
 
     def _part_candidates(self, ctx: ImageContext, objects: Sequence[Match]) -> list[list[int]]:
-        """Per object match, the masks strictly smaller than it and >= ``part_containment`` inside it."""
+        """Per object match, the masks strictly smaller than it and >= ``part_containment`` inside it;
+        with ``part_reach`` also the masks reaching outside it (:meth:`_reaching`) and its own mask."""
         parents = [m.mask_index for m in objects]
         inside = containment(ctx.masks, range(len(ctx.masks)), parents)
         areas = ctx.masks.areas
-        return [[i for i in range(len(ctx.masks))
-                 if areas[i] < areas[p] and inside[i, k] >= self.cfg.part_containment]
-                for k, p in enumerate(parents)]
+        pools = [[i for i in range(len(ctx.masks))
+                  if areas[i] < areas[p] and inside[i, k] >= self.cfg.part_containment]
+                 for k, p in enumerate(parents)]
+        if self.cfg.part_reach is None:
+            return pools
+        return [sorted(set(pool) | set(self._reaching(ctx, parents, k)) | {parents[k]}) for k, pool in enumerate(pools)]
+
+    def _reaching(self, ctx: ImageContext, parents: Sequence[int], k: int) -> list[int]:
+        """Masks that may be parts of object ``k`` outside its mask: smaller than it, touching it
+        (within ``part_touch_px``), at least ``part_containment`` inside its box widened by
+        ``part_reach``, and at most ``1 - part_containment`` inside the other objects."""
+        own = ctx.masks.decode(parents[k])
+        others = np.zeros_like(own)
+        for j in parents:
+            if j != parents[k]:
+                others |= ctx.masks.decode(j)
+        regions = rle_utils.encode_many(np.stack([dilate(own, self.cfg.part_touch_px),
+                                                  widened_box(own, self.cfg.part_reach), others & ~own]))
+        share = fraction_inside(ctx.masks.rles, ctx.masks.areas, regions, [rle_utils.area(r) for r in regions])
+        keep = ((ctx.masks.areas < ctx.masks.areas[parents[k]]) & (share[:, 0] > 0)
+                & (share[:, 1] >= self.cfg.part_containment) & (share[:, 2] <= 1.0 - self.cfg.part_containment))
+        return [int(i) for i in np.flatnonzero(keep)]
 
     def _match_parts(self, ctx: ImageContext, objects: Sequence[Match]) -> list[Match]:
         """Caption parts, then (``lexicon_parts``) lexicon parts on the masks still free."""
@@ -519,6 +604,34 @@ class RegionMatcher:
         return self._place_parts(ctx, groups, self.cfg.lexicon_part_threshold, taken)
 
 
+def grow_objects(ctx: ImageContext, objects: Sequence[Match], parts: Sequence[Match], min_inside: float
+                 ) -> tuple[list[Match], list[Match], MaskBatch]:
+    """Objects take the parts that lie outside them (less than ``min_inside`` of the part inside).
+
+    Such an object's mask becomes the union of its mask and those parts, appended to the returned
+    mask batch (``ctx.masks`` plus the unions); a part labelled on the object's own former mask
+    stays (the crown the tree was matched by). An object that did not grow drops a part on its own
+    mask (a part cannot be the whole object). Part order is kept; ``parent_match`` still indexes
+    ``objects``.
+    """
+    grown: list[Match] = list(objects)
+    unions: list[np.ndarray] = []
+    for k, obj in enumerate(objects):
+        outside = [m.mask_index for m in parts
+                   if m.parent_match == k and ctx.shared(m.mask_index, obj.mask_index) < min_inside]
+        if outside:
+            union = ctx.masks.decode(obj.mask_index)
+            for i in outside:
+                union |= ctx.masks.decode(i)
+            unions.append(union)
+            grown[k] = dataclasses.replace(obj, mask_index=len(ctx.masks) + len(unions) - 1)
+    kept = [m for m in parts if not (m.parent_match is not None and grown[m.parent_match] is objects[m.parent_match]
+                                     and m.mask_index == objects[m.parent_match].mask_index)]
+    if not unions:
+        return grown, kept, ctx.masks
+    return grown, kept, MaskBatch.concat([ctx.masks, MaskBatch.from_masks(np.stack(unions), source=ctx.masks.source)])
+
+
 def label_image(embedder: RegionEmbedder, cfg: MatchingConfig, image: np.ndarray, masks: MaskBatch,
                 parses: Sequence[CaptionParse], crop_mode: str = "masked",
                 lexicon: Optional[Lexicon] = None) -> tuple[Segment, ...]:
@@ -528,5 +641,5 @@ def label_image(embedder: RegionEmbedder, cfg: MatchingConfig, image: np.ndarray
 
 
 __all__ = ["Candidate", "ImageContext", "ImageInput", "NounRef", "RegionMatcher", "Slot", "assign", "containment",
-           "demand_of", "eligible", "label_image", "merge_columns", "merged_slot", "nouns_at_level", "part_nouns",
-           "synonym_groups"]
+           "demand_of", "dilate", "eligible", "fraction_inside", "grow_objects", "label_image", "merge_columns",
+           "merged_slot", "nouns_at_level", "part_nouns", "synonym_groups", "widened_box"]

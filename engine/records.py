@@ -92,7 +92,7 @@ class Match:
     label: str
     score: float
     similarity: float
-    source: str  # 'caption' | 'lexicon'
+    source: str  # 'caption' | 'lexicon' | 'vocabulary'
     noun: Optional[Noun] = None
     caption_index: Optional[int] = None
     parent_match: Optional[int] = None

@@ -14,7 +14,9 @@ Layout of a labels row (one per image)::
     provenance: struct{pipeline_version, schema_version, mask_generator, clip_model, run_id}
 
 ``level`` is 'scene' | 'object' | 'part'; the scene root has ``parent_id`` null and covers the
-whole image. ``source`` says why a segment was kept: 'image' (the root), 'caption' or 'lexicon'.
+whole image. ``source`` says why a segment was kept: 'image' (the root), 'caption' (a caption noun), 'lexicon'
+(a part the part lexicon lists for its object) or 'vocabulary' (an object of the configured
+vocabulary no caption names).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ SCHEMA_VERSION = "1"
 VERSION_KEY = b"ovlabel.schema_version"
 KIND_KEY = b"ovlabel.kind"
 LEVELS = ("scene", "object", "part")
-SOURCES = ("image", "caption", "lexicon")
+SOURCES = ("image", "caption", "lexicon", "vocabulary")
 
 RLE_TYPE = pa.struct([
     pa.field("size", pa.list_(pa.int32()), nullable=False),

@@ -15,8 +15,8 @@ from ovlabel.engine import clip as clip_module
 from ovlabel.engine.config import ClipConfig, MatchingConfig, config_path
 from ovlabel.engine.crops import crop_image, crop_region
 from ovlabel.engine.masks.data import MaskBatch
-from ovlabel.engine.matching import (ImageInput, RegionMatcher, containment, label_image, nouns_at_level,
-                                     synonym_groups)
+from ovlabel.engine.matching import (ImageInput, RegionMatcher, containment, dilate, label_image,
+                                     nouns_at_level, synonym_groups, widened_box)
 from ovlabel.engine.records import CaptionParse, ImageMatches, Match, Noun
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -252,6 +252,45 @@ def test_level_overlap_keeps_object_masks_apart() -> None:
     assert {m.label: m.mask_index for m in apart.matches} == {"dog": 0, "cat": 2}  # IN1 lies inside BIG
 
 
+def test_vocabulary_objects_take_the_masks_captions_left_at_their_threshold() -> None:
+    emb = TableEmbedder()
+    sims = [{"dog": 0.9}, {"cat": 0.9}, {"cat": 0.5, "dog": 0.6}, {"car": 0.9}, {"cat": 0.8}]
+    image, masks = setup_image(emb, [A, B, C, D, IN2], sims)
+    captions = [parse(noun("dog"))]
+    assert [m.label for m in match_one(emb, image, masks, captions).matches] == ["dog"]
+    found = match_one(emb, image, masks, captions, config(object_vocabulary=("cat",), vocabulary_threshold=0.9))
+    assert [(m.label, m.mask_index, m.source) for m in found.matches] == [
+        ("dog", 0, "caption"), ("cat", 1, "vocabulary"), ("cat", 4, "vocabulary")]
+    vocab = found.matches[1]
+    assert (vocab.noun, vocab.caption_index) == (None, None)
+    strict = match_one(emb, image, masks, captions, config(object_vocabulary=("cat",), vocabulary_threshold=0.9995))
+    # p(cat): 0.99975 on B, 0.99933 on IN2
+    assert [(m.label, m.mask_index) for m in strict.matches] == [("dog", 0), ("cat", 1)]
+    alone = match_one(emb, image, masks, [parse()], config(object_vocabulary=("cat", "car")))
+    # without 'dog' in the softmax, C is a cat too
+    assert sorted((m.label, m.mask_index) for m in alone.matches) == [("car", 3), ("cat", 1), ("cat", 2), ("cat", 4)]
+
+
+def test_vocabulary_word_a_caption_noun_covers_is_left_to_it() -> None:
+    emb = AliasEmbedder({"automobile": "car"})
+    image, masks = setup_image(emb, [A, B], [{"car": 0.9}, {"car": 0.8}])
+    captions = [parse(noun("automobile"))]
+    loose = config(object_vocabulary=("car",), vocabulary_threshold=0.4)
+    assert [(m.label, m.mask_index) for m in match_one(emb, image, masks, captions, loose).matches] == [
+        ("automobile", 0), ("car", 1)]
+    merged = match_one(emb, image, masks, captions, loose.model_copy(update={"merge_similarity": 0.9}))
+    assert [(m.label, m.mask_index) for m in merged.matches] == [("automobile", 0)]
+
+
+def test_vocabulary_objects_get_lexicon_parts() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [BIG, IN1, D], [{"dog": 0.9}, {"tail": 0.9}, {"cat": 0.9}])
+    found = match_one(emb, image, masks, [parse(noun("cat"))],
+                      config(object_vocabulary=("dog",), lexicon_parts=True, lexicon_part_threshold=0.5))
+    assert [(m.label, m.mask_index, m.source, m.parent_match) for m in found.matches] == [
+        ("cat", 2, "caption", None), ("dog", 0, "vocabulary", None), ("tail", 1, "lexicon", 1)]
+
+
 def test_small_masks_are_not_candidates() -> None:
     emb = TableEmbedder()
     image, masks = setup_image(emb, [A, (50, 50, 52, 52)], [{"dog": 0.5}, {"dog": 0.9}])
@@ -353,6 +392,55 @@ def test_lexicon_never_relabels_a_caption_part() -> None:
                                                         similarity_threshold=0.0, lexicon_part_threshold=0.5))
     # the caption softmax (tail vs background) keeps mask 1 as tail; the lexicon cannot take it back
     assert [(m.label, m.source) for m in found.matches if m.level == "part"] == [("tail", "caption")]
+
+
+CROWN, TRUNK = (10, 4, 40, 24), (22, 24, 28, 40)  # a tree matched by its crown; the trunk touches it below
+
+
+def test_part_reach_takes_a_part_outside_and_grows_the_object() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [CROWN, TRUNK], [{"tree": 0.9, "crown": 0.9}, {"trunk": 0.9}])
+    caption = parse(noun("tree"), noun("crown", level="part", parent=0), noun("trunk", level="part", parent=0))
+    inside_only = match_one(emb, image, masks, [caption])
+    assert [(m.label, m.mask_index) for m in inside_only.matches] == [("tree", 0)]
+    found = match_one(emb, image, masks, [caption], config(part_reach=1.0))
+    tree = found.matches[0]
+    assert (tree.label, tree.mask_index, len(found.masks)) == ("tree", 2, 3)
+    assert np.array_equal(found.masks.decode(2), box_mask(CROWN) | box_mask(TRUNK))
+    assert found.masks.areas[2] == masks.areas[0] + masks.areas[1]
+    parts = {m.label: (m.mask_index, m.parent_match) for m in found.matches if m.level == "part"}
+    assert parts == {"crown": (0, 0), "trunk": (1, 0)}
+    assert (containment(found.masks, [0, 1], [2]) == 1.0).all()  # every part lies inside its grown object
+
+
+def test_an_object_that_did_not_grow_has_no_part_on_its_own_mask() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [CROWN], [{"tree": 0.9, "crown": 0.9}])
+    caption = parse(noun("tree"), noun("crown", level="part", parent=0))
+    found = match_one(emb, image, masks, [caption], config(part_reach=1.0))
+    assert [(m.label, m.mask_index) for m in found.matches] == [("tree", 0)] and len(found.masks) == 1
+
+
+def test_part_reach_needs_touch_the_widened_box_and_no_other_object() -> None:
+    emb = TableEmbedder()
+    apart = (22, 30, 28, 46)  # 6 rows below the crown: not touching
+    dog, in_dog = (40, 4, 60, 24), (40, 10, 48, 20)  # the dog touches the crown's right side
+    sims = [{"tree": 0.9}, {"trunk": 0.9}, {"dog": 0.9}, {"trunk": 0.95}]
+    image, masks = setup_image(emb, [CROWN, apart, dog, in_dog], sims)
+    caption = parse(noun("tree"), noun("dog"), noun("trunk", level="part", parent=0))
+    assert picked(match_one(emb, image, masks, [caption], config(part_reach=1.0)), "part") == []
+    near = match_one(emb, image, masks, [caption], config(part_reach=1.0, part_touch_px=7))
+    assert picked(near, "part") == [1]  # within 7 px now; the piece of the dog never qualifies
+    short = match_one(emb, image, masks, [caption], config(part_reach=0.1, part_touch_px=7))
+    assert picked(short, "part") == []  # the box widened by 10% (2 rows) holds none of it
+
+
+def test_dilate_and_widened_box() -> None:
+    mask = box_mask((10, 10, 20, 30))
+    assert dilate(mask, 2).sum() == 14 * 24 and dilate(mask, 0).sum() == mask.sum()
+    assert np.array_equal(widened_box(mask, 0.5), box_mask((5, 0, 25, 40)))
+    assert np.array_equal(widened_box(box_mask((0, 0, 4, 4)), 1.0), box_mask((0, 0, 8, 8)))
+    assert not widened_box(np.zeros(SIZE, bool), 1.0).any()
 
 
 # --- scene --------------------------------------------------------------------------------------
