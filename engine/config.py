@@ -140,6 +140,10 @@ class MatchingConfig(_Section):
     vocabulary_threshold: float = Field(0.9, ge=0, le=1)
     lexicon_parts: bool = False
     lexicon_part_threshold: float = 0.6
+    part_lexicon: Optional[str] = Field(
+        None, description="the lexicon lexicon_parts proposes parts from: a YAML file in the format of "
+        "configs/vocab/parts.yaml (a relative path not found from the working directory is looked up in the "
+        "configs folder); None: configs/vocab/parts.yaml. The caption parser always uses parts.yaml")
     scene_threshold: float = 0.3
     instance_nms_iou: float = Field(0.5, gt=0, le=1, description="masks of one plural noun overlap at most this much")
     level_overlap: Optional[float] = Field(

@@ -62,6 +62,7 @@ from ovlabel.engine.crops import crop_image, crop_region
 from ovlabel.engine.hierarchy import root_segment, tree_of
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.records import CaptionParse, ImageMatches, Match, Noun, Segment
+from ovlabel.engine.vocab import part_lexicon
 
 log = logging.getLogger(__name__)
 
@@ -362,12 +363,6 @@ class ImageContext:
 # --- the matcher ----------------------------------------------------------------------------
 
 
-def _vocab_parts(lemma: str) -> Iterable[str]:
-    from ovlabel.engine.vocab import parts_of
-
-    return parts_of(lemma)
-
-
 def large_enough(masks: MaskBatch, min_area_fraction: float) -> np.ndarray:
     """(M,) bool: masks of at least ``min_area_fraction`` of the image (and at least one pixel)."""
     h, w = masks.image_size
@@ -382,8 +377,9 @@ def candidate_masks(masks: MaskBatch, min_area_fraction: float) -> MaskBatch:
 class RegionMatcher:
     """Labels the masks of a batch of images; returns each image's matches or segment tree.
 
-    ``lexicon`` (object lemma -> part lemmas) defaults to the part lexicon of
-    ``configs/vocab/parts.yaml``; it is only consulted when ``cfg.lexicon_parts`` is set.
+    ``lexicon`` (object lemma -> part lemmas) defaults to the part lexicon ``cfg.part_lexicon``
+    names (``configs/vocab/parts.yaml`` when None); it is only consulted when ``cfg.lexicon_parts``
+    is set.
     """
 
     def __init__(self, embedder: RegionEmbedder, cfg: MatchingConfig, crop_mode: str = "masked",
@@ -391,7 +387,7 @@ class RegionMatcher:
         self.embedder = embedder
         self.cfg = cfg
         self.crop_mode = crop_mode
-        self._lexicon_fn: Lexicon = lexicon or _vocab_parts
+        self._lexicon_fn: Lexicon = lexicon or part_lexicon(cfg.part_lexicon)
         self._lexicon_cache: dict[str, tuple[str, ...]] = {}
 
     @property

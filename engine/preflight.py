@@ -55,3 +55,7 @@ def preflight(cfg: Config) -> None:
     if cfg.masks.generator == "precomputed" and not cfg.masks.precomputed.path:
         raise ConfigError("masks.generator=precomputed needs masks.precomputed.path (SA-1B JSON folder or a run's output)")
     check_local_checkpoint(cfg.clip.checkpoint, "clip.checkpoint")
+    if cfg.matching.lexicon_parts and cfg.matching.part_lexicon is not None:
+        from ovlabel.engine.vocab import load_part_lexicon
+
+        load_part_lexicon(cfg.matching.part_lexicon)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
@@ -55,7 +56,7 @@ class Vocab:
         return part in self.parts.get(whole, ())
 
 
-def _read_yaml(name: str) -> dict[str, Any]:
+def _read_yaml(name: str | Path) -> dict[str, Any]:
     path = VOCAB_DIR / name
     try:
         with open(path, encoding="utf-8") as fh:
@@ -139,6 +140,29 @@ def load_vocab() -> Vocab:
 def parts_of(object_lemma: str) -> frozenset[str]:
     """Part lemmas an object (or one of its aliases: 'man' -> person) can have; empty if none known."""
     return load_vocab().parts.get(_norm(object_lemma), frozenset())
+
+
+@functools.lru_cache(maxsize=8)
+def load_part_lexicon(location: str) -> Mapping[str, frozenset[str]]:
+    """Whole name or alias -> its part lemmas, from a YAML file in the format of ``parts.yaml``.
+
+    A relative ``location`` not found from the working directory is looked up in the configs folder.
+    """
+    path = Path(location).expanduser()
+    if not path.is_absolute() and not path.is_file() and (CONFIG_DIR / path).is_file():
+        path = CONFIG_DIR / path
+    if not path.is_file():
+        raise ConfigError(f"part lexicon {str(path)!r} not found; set matching.part_lexicon to a YAML file in the "
+                          f"format of {VOCAB_DIR / 'parts.yaml'}, or to null for that one")
+    return MappingProxyType(_part_table(_read_yaml(path)))
+
+
+def part_lexicon(location: Optional[str] = None) -> Callable[[str], frozenset[str]]:
+    """``object lemma -> part lemmas`` of the lexicon at ``location`` (None: :func:`parts_of`)."""
+    if location is None:
+        return parts_of
+    table = load_part_lexicon(location)
+    return lambda lemma: table.get(_norm(lemma), frozenset())
 
 
 def is_part_of(part_lemma: str, whole_lemma: str) -> bool:

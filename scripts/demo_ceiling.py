@@ -9,9 +9,11 @@ For every ground-truth object and part instance of the config's demo scenes, per
   matcher drops them) has mask IoU >= 0.5;
 - mentioned: a caption names its category (any caption word of it, singular or plural);
 - parsed: the caption parser returns a noun of its category at its level (parts: tied to a whole);
-- proposal & parsed: both, the recall a perfect region matcher would reach;
-- lexicon (parts): its object's category is parsed and the part lexicon lists the part for it
-  (what ``matching.lexicon_parts`` can reach without a caption naming the part);
+- proposal & parsed: both, the recall a perfect region matcher would reach on caption nouns;
+- proposal & (parsed | vocabulary) (objects): or the category is in ``matching.object_vocabulary``;
+- lexicon (parts): its object's category is parsed (or in the object vocabulary) and the config's
+  part lexicon lists the part for it (what ``matching.lexicon_parts`` can reach without a caption
+  naming the part);
 - proposal & (parsed | lexicon): the part recall a perfect matcher with lexicon parts would reach.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ovlabel.engine.demo.world import DEMO_SYNONYMS, demo_seeds
 from ovlabel.engine.evaluation import LabelMap
 from ovlabel.engine.masks.superpixel import SuperpixelGenerator
 from ovlabel.engine.records import CaptionParse
-from ovlabel.engine.vocab import parts_of
+from ovlabel.engine.vocab import part_lexicon
 
 log = logging.getLogger("demo_ceiling")
 LEVELS = ("object", "part")
@@ -72,6 +74,8 @@ def count(cfg: Config) -> dict[str, Counter]:
     generator = SuperpixelGenerator(cfg.masks.superpixel)
     parser = get_parser(cfg.captions.spacy_model)
     labels = LabelMap(set(DEMO_SYNONYMS.values()), DEMO_SYNONYMS)
+    parts_of = part_lexicon(cfg.matching.part_lexicon)
+    vocabulary = {DEMO_SYNONYMS.get(w, w) for w in cfg.matching.object_vocabulary}
     counts: dict[str, Counter] = {level: Counter() for level in LEVELS}
     for seed in demo_seeds(cfg.demo):
         scene = generate_scene(seed, cfg.demo.image_size)
@@ -86,9 +90,13 @@ def count(cfg: Config) -> dict[str, Counter]:
             hit, said = bool(iou >= 0.5), inst.category in parsed[inst.level]
             counts[inst.level].update({"gt": 1, "proposal": hit, "mentioned": inst.category in mentioned,
                                        "parsed": said, "proposal & parsed": hit and said})
+            if inst.level == "object":
+                known = said or inst.category in vocabulary
+                counts["object"].update({"proposal & (parsed | vocabulary)": hit and known})
             if inst.level == "part":
                 whole = scene.instance(inst.parent_id).category
-                lexicon = whole in parsed["object"] and inst.category in parts_of(whole)
+                lexicon = ((whole in parsed["object"] or whole in vocabulary)
+                           and inst.category in parts_of(whole))
                 counts["part"].update({"lexicon": lexicon, "proposal & (parsed | lexicon)": hit and (said or lexicon)})
     return counts
 
