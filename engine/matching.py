@@ -30,9 +30,9 @@ Parts
     when set; objects need ``min_mask_area_fraction``). One softmax per candidate over the whole's
     part nouns plus background; same eligibility and greedy rule, a mask carries at most one
     part label. A part whose whole matched nothing yields nothing. With ``lexicon_parts`` the
-    part lexicon (:func:`ovlabel.engine.vocab.parts_of`) then proposes the parts the caption
-    did not name (softmax over the whole's full lexicon plus its caption parts plus
-    background), kept at ``lexicon_part_threshold`` on the masks still free, source 'lexicon'.
+    part lexicon (``part_lexicon``; :func:`ovlabel.engine.vocab.part_lexicon`) then proposes the
+    parts the caption did not name (softmax over the whole's full lexicon plus its caption parts
+    plus background), kept at ``lexicon_part_threshold`` on the masks still free, source 'lexicon'.
     With ``part_reach``, parts may also reach outside their whole's mask (a trunk below the crown
     the tree was matched by): masks touching it inside its widened box, and the whole's own mask,
     are candidates too; the whole then grows to the union with its parts outside it
@@ -435,9 +435,8 @@ class RegionMatcher:
             for level in ("scene", "object", "part"):
                 labels.update(dict.fromkeys(r.noun.lemma for r in nouns_at_level(item.parses, level)))
         if self.cfg.lexicon_parts:
-            objects = [w for w in labels if w in self.cfg.object_vocabulary]
-            objects += [r.noun.lemma for item in items for r in nouns_at_level(item.parses, "object")]
-            for lemma in objects:
+            objects = [r.noun.lemma for item in items for r in nouns_at_level(item.parses, "object")]
+            for lemma in [*self.cfg.object_vocabulary, *objects]:
                 labels.update(dict.fromkeys(self._lexicon(lemma)))
         return list(labels)
 
@@ -532,7 +531,7 @@ class RegionMatcher:
                  for k, p in enumerate(parents)]
         if self.cfg.part_reach is None:
             return pools
-        return [sorted(set(pool) | set(self._reaching(ctx, parents, k)) | {parents[k]}) for k, pool in enumerate(pools)]
+        return [sorted({*pool, *self._reaching(ctx, parents, k), parents[k]}) for k, pool in enumerate(pools)]
 
     def _reaching(self, ctx: ImageContext, parents: Sequence[int], k: int) -> list[int]:
         """Masks that may be parts of object ``k`` outside its mask: smaller than it, touching it

@@ -1,0 +1,28 @@
+"""Preflight: what a config names is checked before a run starts."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ovlabel.engine.config import config_path, load_config
+from ovlabel.engine.errors import ConfigError, ModelWeightsError
+from ovlabel.engine.preflight import preflight
+
+
+def test_demo_config_passes() -> None:
+    preflight(load_config(config_path("demo.yaml")))
+
+
+def test_missing_part_lexicon_fails_before_the_run(tmp_path: Path) -> None:
+    missing = tmp_path / "parts.yaml"
+    cfg = load_config(config_path("demo.yaml"), [f"matching.part_lexicon={missing}"])
+    with pytest.raises(ConfigError, match="matching.part_lexicon"):
+        preflight(cfg)
+    preflight(load_config(config_path("demo.yaml"), [f"matching.part_lexicon={missing}", "matching.lexicon_parts=false"]))
+
+
+def test_missing_clip_checkpoint_names_the_key(tmp_path: Path) -> None:
+    cfg = load_config(config_path("demo.yaml"), [f"clip.checkpoint={tmp_path / 'clip.safetensors'}"])
+    with pytest.raises(ModelWeightsError, match="clip.checkpoint"):
+        preflight(cfg)
