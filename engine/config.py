@@ -240,3 +240,13 @@ def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()
 def config_path(name: str) -> Path:
     """A config shipped with ovlabel, e.g. ``config_path('demo.yaml')``."""
     return CONFIG_DIR / name
+
+
+def shipped_path(location: str | Path) -> Path:
+    """A local file path; a relative one that is not found from the working directory is looked up in
+    the configs folder, so shipped configs can name shipped files (``models/ovlabel-tiny-clip.safetensors``,
+    ``vocab/demo_parts.yaml``)."""
+    path = Path(location).expanduser()
+    if not path.is_absolute() and not path.is_file() and (CONFIG_DIR / path).is_file():
+        return CONFIG_DIR / path
+    return path

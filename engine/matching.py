@@ -529,23 +529,22 @@ class RegionMatcher:
         pools = [[i for i in range(len(ctx.masks))
                   if areas[i] < areas[p] and inside[i, k] >= self.cfg.part_containment]
                  for k, p in enumerate(parents)]
-        if self.cfg.part_reach is None:
+        if self.cfg.part_reach is None or not parents:
             return pools
-        return [sorted({*pool, *self._reaching(ctx, parents, k), parents[k]}) for k, pool in enumerate(pools)]
+        owns = [ctx.masks.decode(p) for p in parents]
+        everything = np.logical_or.reduce(owns)
+        return [sorted({*pool, *self._reaching(ctx, owns[k], everything, ctx.masks.areas[parents[k]]), parents[k]})
+                for k, pool in enumerate(pools)]
 
-    def _reaching(self, ctx: ImageContext, parents: Sequence[int], k: int) -> list[int]:
-        """Masks that may be parts of object ``k`` outside its mask: smaller than it, touching it
-        (within ``part_touch_px``), at least ``part_containment`` inside its box widened by
-        ``part_reach``, and at most ``1 - part_containment`` inside the other objects."""
-        own = ctx.masks.decode(parents[k])
-        others = np.zeros_like(own)
-        for j in parents:
-            if j != parents[k]:
-                others |= ctx.masks.decode(j)
+    def _reaching(self, ctx: ImageContext, own: np.ndarray, objects: np.ndarray, own_area: int) -> list[int]:
+        """Masks that may be parts of an object outside its (H, W) bool mask ``own``: smaller than it,
+        touching it (within ``part_touch_px``), at least ``part_containment`` inside its box widened
+        by ``part_reach``, and at most ``1 - part_containment`` inside the other objects (``objects``:
+        (H, W) bool, the union of every object mask)."""
         regions = rle_utils.encode_many(np.stack([dilate(own, self.cfg.part_touch_px),
-                                                  widened_box(own, self.cfg.part_reach), others & ~own]))
+                                                  widened_box(own, self.cfg.part_reach), objects & ~own]))
         share = fraction_inside(ctx.masks.rles, ctx.masks.areas, regions, [rle_utils.area(r) for r in regions])
-        keep = ((ctx.masks.areas < ctx.masks.areas[parents[k]]) & (share[:, 0] > 0)
+        keep = ((ctx.masks.areas < own_area) & (share[:, 0] > 0)
                 & (share[:, 1] >= self.cfg.part_containment) & (share[:, 2] <= 1.0 - self.cfg.part_containment))
         return [int(i) for i in np.flatnonzero(keep)]
 
@@ -611,17 +610,16 @@ def grow_objects(ctx: ImageContext, objects: Sequence[Match], parts: Sequence[Ma
     """
     grown: list[Match] = list(objects)
     unions: list[np.ndarray] = []
+    grew: set[int] = set()
     for k, obj in enumerate(objects):
         outside = [m.mask_index for m in parts
                    if m.parent_match == k and ctx.shared(m.mask_index, obj.mask_index) < min_inside]
         if outside:
-            union = ctx.masks.decode(obj.mask_index)
-            for i in outside:
-                union |= ctx.masks.decode(i)
-            unions.append(union)
+            unions.append(np.logical_or.reduce([ctx.masks.decode(i) for i in [obj.mask_index, *outside]]))
             grown[k] = dataclasses.replace(obj, mask_index=len(ctx.masks) + len(unions) - 1)
-    kept = [m for m in parts if not (m.parent_match is not None and grown[m.parent_match] is objects[m.parent_match]
-                                     and m.mask_index == objects[m.parent_match].mask_index)]
+            grew.add(k)
+    own_masks = {(k, obj.mask_index) for k, obj in enumerate(objects) if k not in grew}
+    kept = [m for m in parts if (m.parent_match, m.mask_index) not in own_masks]
     if not unions:
         return grown, kept, ctx.masks
     return grown, kept, MaskBatch.concat([ctx.masks, MaskBatch.from_masks(np.stack(unions), source=ctx.masks.source)])

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
-from ovlabel.engine.config import CONFIG_DIR
+from ovlabel.engine.config import CONFIG_DIR, shipped_path
 from ovlabel.engine.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -148,9 +148,7 @@ def load_part_lexicon(location: str) -> Mapping[str, frozenset[str]]:
 
     A relative ``location`` not found from the working directory is looked up in the configs folder.
     """
-    path = Path(location).expanduser()
-    if not path.is_absolute() and not path.is_file() and (CONFIG_DIR / path).is_file():
-        path = CONFIG_DIR / path
+    path = shipped_path(location)
     if not path.is_file():
         raise ConfigError(f"part lexicon {str(path)!r} not found; set matching.part_lexicon to a YAML file in the "
                           f"format of {VOCAB_DIR / 'parts.yaml'}, or to null for that one")

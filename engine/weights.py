@@ -32,15 +32,11 @@ def sha256_file(path: str | Path) -> str:
 
 
 def local_checkpoint(location: str) -> Path:
-    """A local checkpoint path; a relative one that is not found from the working directory is looked up
-    in the configs folder, so shipped configs can name shipped weights (``models/ovlabel-tiny-clip.safetensors``)."""
-    path = Path(location).expanduser()
-    if not path.is_absolute() and not path.is_file():
-        from ovlabel.engine.config import CONFIG_DIR
+    """A local checkpoint path (:func:`ovlabel.engine.config.shipped_path`: a relative one may name a
+    file in the configs folder)."""
+    from ovlabel.engine.config import shipped_path
 
-        if (CONFIG_DIR / path).is_file():
-            return CONFIG_DIR / path
-    return path
+    return shipped_path(location)
 
 
 def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] = None) -> Path:
