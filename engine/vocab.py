@@ -56,13 +56,14 @@ class Vocab:
         return part in self.parts.get(whole, ())
 
 
-def _read_yaml(name: str | Path) -> dict[str, Any]:
+def _read_yaml(name: str | Path, fix: str = "reinstall ovlabel") -> dict[str, Any]:
+    """A vocabulary YAML mapping (``name`` relative to ``configs/vocab``); ``fix`` ends the error message."""
     path = VOCAB_DIR / name
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"vocabulary file {path} cannot be read ({exc}); reinstall ovlabel") from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"vocabulary file {path} cannot be read ({exc}); {fix}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"vocabulary file {path} must hold a YAML mapping")
     return data
@@ -81,7 +82,7 @@ def _scene_lemmas(data: Mapping[str, Any]) -> frozenset[str]:
     return _words(v for v in places.values() if v) | _words(data.get("aliases"))
 
 
-def _part_table(data: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+def _part_table(data: Mapping[str, Any], source: str = "parts.yaml") -> dict[str, frozenset[str]]:
     """Whole name and each alias -> the union of the parts listed for every whole it names."""
     groups = {name: _words(parts) for name, parts in (data.get("groups") or {}).items()}
     table: dict[str, set[str]] = {}
@@ -89,7 +90,7 @@ def _part_table(data: Mapping[str, Any]) -> dict[str, frozenset[str]]:
         spec = spec or {}
         unknown = [g for g in spec.get("groups") or () if g not in groups]
         if unknown:
-            raise ConfigError(f"parts.yaml: whole {whole!r} names unknown groups {unknown}")
+            raise ConfigError(f"{source}: whole {whole!r} names unknown groups {unknown}; list them under `groups`")
         parts = set(_words(spec.get("parts")))
         for group in spec.get("groups") or ():
             parts |= groups[group]
@@ -152,7 +153,7 @@ def load_part_lexicon(location: str) -> Mapping[str, frozenset[str]]:
     if not path.is_file():
         raise ConfigError(f"part lexicon {str(path)!r} not found; set matching.part_lexicon to a YAML file in the "
                           f"format of {VOCAB_DIR / 'parts.yaml'}, or to null for that one")
-    return MappingProxyType(_part_table(_read_yaml(path)))
+    return MappingProxyType(_part_table(_read_yaml(path, "fix the file or set matching.part_lexicon"), str(path)))
 
 
 def part_lexicon(location: Optional[str] = None) -> Callable[[str], frozenset[str]]:

@@ -32,5 +32,9 @@ def test_missing_or_broken_lexicon_says_what_to_set(tmp_path: Path) -> None:
         part_lexicon(str(tmp_path / "nope.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("wholes:\n  dog: {groups: [missing]}\n")
-    with pytest.raises(ConfigError, match="unknown groups"):
+    with pytest.raises(ConfigError, match="bad.yaml: whole 'dog' names unknown groups"):
         part_lexicon(str(bad))
+    unparsable = tmp_path / "unparsable.yaml"
+    unparsable.write_text("wholes: [dog\n")
+    with pytest.raises(ConfigError, match="(?s)cannot be read .*set matching.part_lexicon"):
+        part_lexicon(str(unparsable))
