@@ -33,9 +33,10 @@ Loss, per step:
   handful of label words plus the background labels, as the matcher's softmax sees it; the
   target is the region's own word when offered, else the background labels (``logsumexp``).
 
-Determinism: seeded numpy and torch, ``torch.use_deterministic_algorithms``, single-threaded data
-generation and a fixed torch thread count; the same torch build and ``--threads`` reproduce the
-checkpoint bit for bit. Weights are saved as float16 safetensors; token-embedding rows of tokens
+Determinism: seeded numpy and torch, ``torch.use_deterministic_algorithms``, samples that depend
+on their scene's seed only (``--threads`` processes make them in chunks, gathered in seed order)
+and a fixed torch thread count; the same torch build and ``--threads`` reproduce the checkpoint
+bit for bit. Weights are saved as float16 safetensors; token-embedding rows of tokens
 no training prompt uses are zeroed (they never received a gradient), which keeps the file
 compressible.
 """
@@ -206,17 +207,17 @@ def _add_proposals(scene: DemoScene, gt: list[dict[str, Any]], spec: DataSpec, v
         out[2].append(1)
 
 
-def make_samples(spec: DataSpec, vocab: Vocabulary) -> Samples:
-    """All samples of ``spec`` (single-threaded, deterministic)."""
+def _chunk_samples(args: tuple[DataSpec, Vocabulary, int, int]) -> tuple[list[np.ndarray], list[np.ndarray], list[int], list[np.ndarray]]:
+    """(crops, label rows, sources, context rows) of the scenes of seeds [start, stop)."""
     from ovlabel.engine.config import SuperpixelConfig
 
+    spec, vocab, start, stop = args
     generator = SuperpixelGenerator(SuperpixelConfig(**spec.superpixel))
     crops: list[np.ndarray] = []
     rows: list[np.ndarray] = []
     sources: list[int] = []
     context: list[np.ndarray] = []
-    started = time.time()
-    for n, seed in enumerate(range(*spec.seeds)):
+    for seed in range(start, stop):
         scene = generate_scene(seed, spec.size)
         with_proposals = spec.proposal_seeds[0] <= seed < spec.proposal_seeds[1]
         c, r, s = scene_samples(scene, spec, vocab, generator if with_proposals else None)
@@ -224,12 +225,32 @@ def make_samples(spec: DataSpec, vocab: Vocabulary) -> Samples:
         rows += r
         sources += s
         context += [scene_context(scene, vocab)] * len(c)
-        if (n + 1) % 100 == 0:
-            log.info("  %d scenes, %d samples, %.0fs", n + 1, len(crops), time.time() - started)
+    return crops, rows, sources, context
+
+
+def make_samples(spec: DataSpec, vocab: Vocabulary, workers: int = 1, chunk: int = 50) -> Samples:
+    """All samples of ``spec``, in seed order: the same whatever ``workers`` (each scene's samples
+    depend on its seed only; chunks of ``chunk`` scenes are made by ``workers`` processes)."""
+    import multiprocessing
+
+    chunks = [(spec, vocab, a, min(a + chunk, spec.seeds[1])) for a in range(spec.seeds[0], spec.seeds[1], chunk)]
+    parts: list[list[Any]] = [[], [], [], []]
+    started = time.time()
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    try:
+        results = pool.imap(_chunk_samples, chunks) if pool is not None else map(_chunk_samples, chunks)
+        for n, result in enumerate(results):
+            for part, items in zip(parts, result):
+                part += items
+            log.info("  %d scenes, %d samples, %.0fs", chunks[n][3] - spec.seeds[0], len(parts[0]), time.time() - started)
+    finally:
+        if pool is not None:
+            pool.close()
+    crops, rows, sources, context = parts
     return Samples(np.stack(crops), np.stack(rows), np.array(sources, np.int8), np.stack(context))
 
 
-def cached_samples(spec: DataSpec, vocab: Vocabulary, folder: Path) -> Samples:
+def cached_samples(spec: DataSpec, vocab: Vocabulary, folder: Path, workers: int = 1) -> Samples:
     """:func:`make_samples`, stored once per :meth:`DataSpec.key` in ``folder``."""
     path = folder / f"samples-{spec.key()}.npz"
     if path.is_file():
@@ -237,7 +258,7 @@ def cached_samples(spec: DataSpec, vocab: Vocabulary, folder: Path) -> Samples:
             log.info("samples from cache %s", path)
             return Samples(data["crops"], data["labels"], data["source"], data["context"])
     log.info("making samples for scenes %s (proposals for %s) -> %s", spec.seeds, spec.proposal_seeds, path)
-    samples = make_samples(spec, vocab)
+    samples = make_samples(spec, vocab, workers)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
     np.savez(tmp, crops=samples.crops, labels=samples.labels, source=samples.source, context=samples.context)
@@ -513,8 +534,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=str(config_path("demo.yaml")), help="the demo config whose settings to train for")
     p.add_argument("--out", default=str(CONFIG_DIR / "models" / "ovlabel-tiny-clip.safetensors"))
-    p.add_argument("--scenes", type=int, default=1000, help="training scenes (seeds 0 .. N-1)")
-    p.add_argument("--proposal-scenes", type=int, default=400, help="of those, scenes with superpixel proposals")
+    p.add_argument("--scenes", type=int, default=3000, help="training scenes (seeds 0 .. N-1)")
+    p.add_argument("--proposal-scenes", type=int, default=1000, help="of those, scenes with superpixel proposals")
     p.add_argument("--val-scenes", type=int, default=30, help="validation scenes (seeds 9000 ..)")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--groups", type=int, default=3, help="ClipLoss groups per step (one region per class each)")
@@ -545,9 +566,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     crop_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list)) else model.visual.image_size)
     tokens = prompt_tokens(tokenizer, vocab.words, cfg.clip.templates)
     cache = Path(args.cache)
-    samples = cached_samples(data_spec(cfg, (0, args.scenes), (0, args.proposal_scenes), crop_size), vocab, cache)
+    samples = cached_samples(data_spec(cfg, (0, args.scenes), (0, args.proposal_scenes), crop_size), vocab, cache, args.threads)
     val_seeds = (VAL_SEED, VAL_SEED + args.val_scenes)
-    val = cached_samples(data_spec(cfg, val_seeds, val_seeds, crop_size), vocab, cache)
+    val = cached_samples(data_spec(cfg, val_seeds, val_seeds, crop_size), vocab, cache, args.threads)
     log.info("%d training samples, %d validation, %d classes, %d words; data ready in %.0fs",
              len(samples), len(val), len(vocab.classes), len(vocab.words), time.time() - started)
     spec = TrainSpec(args.steps, args.groups, args.extra, args.lr, weight_decay=0.05, warmup=max(1, args.steps // 20),
