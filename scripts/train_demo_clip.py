@@ -207,7 +207,10 @@ def _add_proposals(scene: DemoScene, gt: list[dict[str, Any]], spec: DataSpec, v
         out[2].append(1)
 
 
-def _chunk_samples(args: tuple[DataSpec, Vocabulary, int, int]) -> tuple[list[np.ndarray], list[np.ndarray], list[int], list[np.ndarray]]:
+SampleLists = tuple[list[np.ndarray], list[np.ndarray], list[int], list[np.ndarray]]
+
+
+def _chunk_samples(args: tuple[DataSpec, Vocabulary, int, int]) -> SampleLists:
     """(crops, label rows, sources, context rows) of the scenes of seeds [start, stop)."""
     from ovlabel.engine.config import SuperpixelConfig
 
@@ -242,10 +245,12 @@ def make_samples(spec: DataSpec, vocab: Vocabulary, workers: int = 1, chunk: int
         for n, result in enumerate(results):
             for part, items in zip(parts, result):
                 part += items
-            log.info("  %d scenes, %d samples, %.0fs", chunks[n][3] - spec.seeds[0], len(parts[0]), time.time() - started)
+            done = chunks[n][3] - spec.seeds[0]
+            log.info("  %d scenes, %d samples, %.0fs", done, len(parts[0]), time.time() - started)
     finally:
         if pool is not None:
             pool.close()
+            pool.join()
     crops, rows, sources, context = parts
     return Samples(np.stack(crops), np.stack(rows), np.array(sources, np.int8), np.stack(context))
 
@@ -566,9 +571,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     crop_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list)) else model.visual.image_size)
     tokens = prompt_tokens(tokenizer, vocab.words, cfg.clip.templates)
     cache = Path(args.cache)
-    samples = cached_samples(data_spec(cfg, (0, args.scenes), (0, args.proposal_scenes), crop_size), vocab, cache, args.threads)
+    train_spec = data_spec(cfg, (0, args.scenes), (0, args.proposal_scenes), crop_size)
+    samples = cached_samples(train_spec, vocab, cache, args.threads)
     val_seeds = (VAL_SEED, VAL_SEED + args.val_scenes)
-    val = cached_samples(data_spec(cfg, val_seeds, val_seeds, crop_size), vocab, cache, args.threads)
+    val_spec = data_spec(cfg, val_seeds, val_seeds, crop_size)
+    val = cached_samples(val_spec, vocab, cache, args.threads)
     log.info("%d training samples, %d validation, %d classes, %d words; data ready in %.0fs",
              len(samples), len(val), len(vocab.classes), len(vocab.words), time.time() - started)
     spec = TrainSpec(args.steps, args.groups, args.extra, args.lr, weight_decay=0.05, warmup=max(1, args.steps // 20),
