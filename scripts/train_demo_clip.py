@@ -207,11 +207,8 @@ def _add_proposals(scene: DemoScene, gt: list[dict[str, Any]], spec: DataSpec, v
         out[2].append(1)
 
 
-SampleLists = tuple[list[np.ndarray], list[np.ndarray], list[int], list[np.ndarray]]
-
-
-def _chunk_samples(args: tuple[DataSpec, Vocabulary, int, int]) -> SampleLists:
-    """(crops, label rows, sources, context rows) of the scenes of seeds [start, stop)."""
+def _chunk_samples(args: tuple[DataSpec, Vocabulary, int, int]) -> Samples:
+    """The samples of the scenes of seeds [start, stop)."""
     from ovlabel.engine.config import SuperpixelConfig
 
     spec, vocab, start, stop = args
@@ -228,7 +225,7 @@ def _chunk_samples(args: tuple[DataSpec, Vocabulary, int, int]) -> SampleLists:
         rows += r
         sources += s
         context += [scene_context(scene, vocab)] * len(c)
-    return crops, rows, sources, context
+    return Samples(np.stack(crops), np.stack(rows), np.array(sources, np.int8), np.stack(context))
 
 
 def make_samples(spec: DataSpec, vocab: Vocabulary, workers: int = 1, chunk: int = 50) -> Samples:
@@ -237,22 +234,20 @@ def make_samples(spec: DataSpec, vocab: Vocabulary, workers: int = 1, chunk: int
     import multiprocessing
 
     chunks = [(spec, vocab, a, min(a + chunk, spec.seeds[1])) for a in range(spec.seeds[0], spec.seeds[1], chunk)]
-    parts: list[list[Any]] = [[], [], [], []]
+    parts: list[Samples] = []
     started = time.time()
     pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
     try:
         results = pool.imap(_chunk_samples, chunks) if pool is not None else map(_chunk_samples, chunks)
-        for n, result in enumerate(results):
-            for part, items in zip(parts, result):
-                part += items
-            done = chunks[n][3] - spec.seeds[0]
-            log.info("  %d scenes, %d samples, %.0fs", done, len(parts[0]), time.time() - started)
+        for (_, _, _, stop), part in zip(chunks, results):
+            parts.append(part)
+            done, made = stop - spec.seeds[0], sum(map(len, parts))
+            log.info("  %d scenes, %d samples, %.0fs", done, made, time.time() - started)
     finally:
         if pool is not None:
             pool.close()
             pool.join()
-    crops, rows, sources, context = parts
-    return Samples(np.stack(crops), np.stack(rows), np.array(sources, np.int8), np.stack(context))
+    return Samples(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("crops", "labels", "source", "context")))
 
 
 def cached_samples(spec: DataSpec, vocab: Vocabulary, folder: Path, workers: int = 1) -> Samples:
