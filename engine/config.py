@@ -153,6 +153,12 @@ class MatchingConfig(_Section):
         None, gt=0, le=1, description="object nouns of one image whose label embeddings have at least this cosine "
         "('car', 'automobile') are one class: probabilities summed, one label; None: never merged")
 
+    @property
+    def part_area_fraction(self) -> float:
+        """The smallest part candidate (fraction of the image): ``min_part_area_fraction``, else the objects' floor."""
+        part = self.min_part_area_fraction
+        return self.min_mask_area_fraction if part is None else part
+
 
 class OutputConfig(_Section):
     num_shards: int = Field(4, ge=1)

@@ -393,8 +393,7 @@ class RegionMatcher:
     @property
     def _min_area_fraction(self) -> float:
         """The smallest mask (fraction of the image) any level may label."""
-        part = self.cfg.min_part_area_fraction
-        return self.cfg.min_mask_area_fraction if part is None else min(part, self.cfg.min_mask_area_fraction)
+        return min(self.cfg.part_area_fraction, self.cfg.min_mask_area_fraction)
 
     def label_batch(self, items: Sequence[ImageInput]) -> list[tuple[Segment, ...]]:
         """Each image's segment tree (root, objects, parts)."""

@@ -81,9 +81,8 @@ def count(cfg: Config) -> dict[str, Counter]:
         scene = generate_scene(seed, cfg.demo.image_size)
         if not scene.instances:
             continue
-        part_min = cfg.matching.min_part_area_fraction
         best = best_proposal_iou(scene, generator, cfg.matching.min_mask_area_fraction,
-                                 cfg.matching.min_mask_area_fraction if part_min is None else part_min)
+                                 cfg.matching.part_area_fraction)
         mentioned = labels.mentioned(scene.captions)
         parsed = parsed_categories(parser.parse_many(list(scene.captions)))
         for inst, iou in zip(scene.instances, best):

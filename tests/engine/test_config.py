@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ovlabel.engine.config import OVSEG_TEMPLATES, Config, config_path, load_config, parse_override
+from ovlabel.engine.config import OVSEG_TEMPLATES, Config, MatchingConfig, config_path, load_config, parse_override
 from ovlabel.engine.errors import ConfigError
 
 
@@ -61,3 +61,8 @@ def test_override_values_are_typed() -> None:
 @pytest.mark.parametrize("name", ["default.yaml", "tiny.yaml"])
 def test_shipped_configs_validate(name: str) -> None:
     assert isinstance(load_config(config_path(name)), Config)
+
+
+def test_part_area_fraction_falls_back_to_the_object_floor() -> None:
+    assert MatchingConfig(min_mask_area_fraction=0.01).part_area_fraction == 0.01
+    assert MatchingConfig(min_mask_area_fraction=0.01, min_part_area_fraction=0.002).part_area_fraction == 0.002
