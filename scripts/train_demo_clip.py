@@ -535,7 +535,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=str(config_path("demo.yaml")), help="the demo config whose settings to train for")
     p.add_argument("--out", default=str(CONFIG_DIR / "models" / "ovlabel-tiny-clip.safetensors"))
     p.add_argument("--scenes", type=int, default=3000, help="training scenes (seeds 0 .. N-1)")
-    p.add_argument("--proposal-scenes", type=int, default=1500, help="of those, scenes with superpixel proposals")
+    p.add_argument("--proposal-scenes", type=int, default=1200, help="of those, scenes with superpixel proposals")
     p.add_argument("--val-scenes", type=int, default=30, help="validation scenes (seeds 9000 ..)")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--groups", type=int, default=3, help="ClipLoss groups per step (one region per class each)")

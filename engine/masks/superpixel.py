@@ -86,8 +86,9 @@ class _Hierarchy:
     """One grouping of one segmentation; m = 2n - r nodes (n leaves, then the merges in order).
 
     region: index of the segmentation; order (n,) the leaves in depth-first order;
-    lo, hi (m,) leaf-position interval of every node; area (m,) pixels; priority (m,) float64,
-    1 for the last merge and larger further down (selective search's hierarchy position).
+    lo, hi (m,) leaf-position interval of every node; area (m,) pixels; boxes (m, 4) float64
+    y0, x0, y1, x1 (exclusive); priority (m,) float64, 1 for the last merge and larger further
+    down (selective search's hierarchy position).
     """
 
     region: int
@@ -95,6 +96,7 @@ class _Hierarchy:
     lo: np.ndarray
     hi: np.ndarray
     area: np.ndarray
+    boxes: np.ndarray
     priority: np.ndarray
 
 
@@ -206,19 +208,19 @@ def _dense(labels: np.ndarray) -> np.ndarray:
 
 
 def _regions(colour: np.ndarray, texture_bins: np.ndarray | None, scale: float, sigma: float,
-             min_size: int) -> _Regions:
+             min_size: int, colour_histograms: bool) -> _Regions:
     """One Felzenszwalb over-segmentation of a (h, w, c) [0, 1] image and its leaf features.
 
-    Colour and texture histograms are computed only when ``texture_bins`` (h, w, c) is given, i.e.
-    when a similarity uses them; otherwise both are (n, 0).
+    Colour histograms are computed only when ``colour_histograms`` and texture histograms only when
+    ``texture_bins`` (h, w, c) is given, i.e. when a similarity uses them; otherwise they are (n, 0).
     """
     labels = _dense(felzenszwalb(colour, scale=scale, sigma=sigma, min_size=min_size, channel_axis=-1))
     n = int(labels.max()) + 1
-    if texture_bins is None:
-        colour_hist = texture_hist = np.zeros((n, 0))
-    else:
+    colour_hist = texture_hist = np.zeros((n, 0))
+    if colour_histograms:
         colour_bins = np.minimum((colour * COLOUR_BINS).astype(np.int64), COLOUR_BINS - 1)
         colour_hist = _histograms(labels, colour_bins, COLOUR_BINS, n)
+    if texture_bins is not None:
         texture_hist = _histograms(labels, texture_bins, ORIENTATION_BINS * (len(MAGNITUDE_EDGES) + 1), n)
     return _Regions(labels=labels, sizes=np.bincount(labels.reshape(-1), minlength=n).astype(np.float64),
                     boxes=_boxes(labels, n), colour=colour_hist, texture=texture_hist,
@@ -333,14 +335,15 @@ def _hierarchy(regions: _Regions, region_index: int, weights: tuple[float, float
     for i, (a, b) in enumerate(children.tolist()):
         lo[n + i], hi[n + i] = min(lo[a], lo[b]), max(hi[a], hi[b])
     return _Hierarchy(region=region_index, order=np.asarray(order, dtype=np.int64), lo=lo, hi=hi,
-                      area=grouping.sizes[:m].copy(), priority=np.arange(m, 0, -1, dtype=np.float64))
+                      area=grouping.sizes[:m].copy(), boxes=grouping.boxes[:m].copy(), priority=np.arange(m, 0, -1, dtype=np.float64))
 
 
 # ------------------------------------------------------------------------------- selection
 
 
 class _DedupeMasks:
-    """Node masks on a subsampled working grid (at most DEDUPE_PIXELS cells), built lazily and cached."""
+    """Node masks on a subsampled working grid (at most DEDUPE_PIXELS cells): every ``stride``-th
+    pixel of every ``stride``-th row, from (0, 0)."""
 
     def __init__(self, regions: Sequence[_Regions], hierarchies: Sequence[_Hierarchy]) -> None:
         self.regions = regions
@@ -348,7 +351,6 @@ class _DedupeMasks:
         h, w = regions[0].labels.shape
         self.stride = max(1, int(np.ceil(np.sqrt(h * w / DEDUPE_PIXELS))))
         self._positions: dict[int, np.ndarray] = {}
-        self._masks: dict[tuple[int, int], np.ndarray] = {}
 
     def _position(self, s: int) -> np.ndarray:
         """(h', w') int64 depth-first leaf position of every grid cell in hierarchy ``s``."""
@@ -359,15 +361,13 @@ class _DedupeMasks:
 
     def mask(self, s: int, u: int) -> np.ndarray:
         """(h', w') bool grid mask of node ``u`` of hierarchy ``s``."""
-        if (s, u) not in self._masks:
-            p, hier = self._position(s), self.hierarchies[s]
-            self._masks[(s, u)] = (p >= hier.lo[u]) & (p < hier.hi[u])
-        return self._masks[(s, u)]
+        p, hier = self._position(s), self.hierarchies[s]
+        return (p >= hier.lo[u]) & (p < hier.hi[u])
 
-    def iou(self, a: tuple[int, int], b: tuple[int, int]) -> float:
-        ma, mb = self.mask(*a), self.mask(*b)
-        union = np.count_nonzero(ma | mb)
-        return np.count_nonzero(ma & mb) / union if union else 1.0
+    def cells(self, boxes: np.ndarray) -> np.ndarray:
+        """(K,) grid cells inside each of (K, 4) boxes y0, x0, y1, x1 (exclusive; empty boxes allowed)."""
+        first = np.ceil(boxes / self.stride)
+        return np.maximum(first[:, 2] - first[:, 0], 0) * np.maximum(first[:, 3] - first[:, 1], 0)
 
 
 def _leaf_positions(hier: _Hierarchy) -> np.ndarray:
@@ -395,23 +395,41 @@ def _ranked_candidates(hierarchies: Sequence[_Hierarchy], min_area: float, seed:
 
 def _select(candidates: np.ndarray, hierarchies: Sequence[_Hierarchy], grid: _DedupeMasks,
             cap: int, dedupe_iou: float) -> list[tuple[int, int]]:
-    """Walk ranked candidates, skipping any with IoU > dedupe_iou to a kept one; at most ``cap``.
+    """Walk ranked candidates, skipping any with grid IoU > dedupe_iou to a kept one; at most ``cap``.
 
-    Only kept proposals with an area ratio above ``dedupe_iou`` (an upper bound of IoU) are compared.
+    Only kept proposals that could pass are compared: area ratio above ``dedupe_iou`` and, on the
+    grid, cells in the two boxes' overlap over the larger mask's cells above it (both upper bounds
+    of the IoU).
     """
     kept: list[tuple[int, int]] = []
-    kept_area = np.zeros(cap)
+    kept_masks: list[np.ndarray] = []
+    kept_area, kept_cells, kept_boxes = np.zeros(cap), np.zeros(cap), np.zeros((cap, 4))
     for s, u in candidates.tolist():
-        area = hierarchies[s].area[u]
-        areas = kept_area[: len(kept)]
-        near = np.nonzero((areas >= dedupe_iou * area) & (dedupe_iou * areas <= area))[0]
-        if any(grid.iou((s, u), kept[k]) > dedupe_iou for k in near.tolist()):
-            continue
-        kept_area[len(kept)] = area
+        hier = hierarchies[s]
+        area, box = hier.area[u], hier.boxes[u]
+        n = len(kept)
+        near = np.nonzero((kept_area[:n] >= dedupe_iou * area) & (dedupe_iou * kept_area[:n] <= area))[0]
+        mask = grid.mask(s, u)
+        cells = float(np.count_nonzero(mask))
+        if len(near):
+            other = kept_boxes[near]
+            overlap = np.concatenate([np.maximum(other[:, :2], box[:2]), np.minimum(other[:, 2:], box[2:])], axis=1)
+            bound = grid.cells(overlap) / np.maximum(np.maximum(kept_cells[near], cells), 1.0)
+            near = near[(bound > dedupe_iou) | ((kept_cells[near] == 0) & (cells == 0))]
+            if any(_iou(mask, kept_masks[k]) > dedupe_iou for k in near.tolist()):
+                continue
+        kept_area[n], kept_cells[n], kept_boxes[n] = area, cells, box
         kept.append((s, u))
+        kept_masks.append(mask)
         if len(kept) == cap:
             break
     return kept
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two bool masks (1.0 when both are empty)."""
+    union = np.count_nonzero(a | b)
+    return np.count_nonzero(a & b) / union if union else 1.0
 
 
 def _upsample_index(full: int, work: int) -> np.ndarray:
@@ -483,14 +501,16 @@ class SuperpixelGenerator:
     def _hierarchies(self, work: np.ndarray) -> tuple[list[_Regions], list[_Hierarchy]]:
         """All segmentations (colour space x scale) and their groupings (x similarity)."""
         weights = [SIMILARITY_WEIGHTS[sim] for sim in self.cfg.similarities]
-        histograms = any(wc or wt for wc, wt, _, _ in weights)
+        colour_hist = any(wc for wc, _, _, _ in weights)
+        texture_hist = any(wt for _, wt, _, _ in weights)
         regions: list[_Regions] = []
         hierarchies: list[_Hierarchy] = []
         for space in self.cfg.colour_spaces:
             colour = _colour_image(work, space)
-            texture = _texture_bins(colour) if histograms else None
+            texture = _texture_bins(colour) if texture_hist else None
             for factor in self.cfg.scale_factors:
-                regions.append(_regions(colour, texture, self.cfg.scale * factor, self.cfg.sigma, self.cfg.min_size))
+                regions.append(_regions(colour, texture, self.cfg.scale * factor, self.cfg.sigma, self.cfg.min_size,
+                                        colour_hist))
                 hierarchies.extend(_hierarchy(regions[-1], len(regions) - 1, w) for w in weights)
         return regions, hierarchies
 

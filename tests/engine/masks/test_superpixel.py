@@ -10,7 +10,8 @@ from ovlabel.engine.errors import InputError
 from ovlabel.engine.masks import build_mask_generator
 from ovlabel.engine.masks.base import MaskGenerator
 from ovlabel.engine.masks.data import MaskBatch
-from ovlabel.engine.masks.superpixel import SuperpixelGenerator
+from ovlabel.engine.masks.superpixel import (SuperpixelGenerator, _DedupeMasks, _ranked_candidates, _select,
+                                             _working_image)
 
 
 def _house(h: int = 120, w: int = 160, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -70,6 +71,27 @@ def test_deterministic() -> None:
     a, b = gen.generate([image, image], ["x", "y"])
     c = SuperpixelGenerator(SuperpixelConfig()).generate([image], ["x"])[0]
     assert a.rles == b.rles == c.rles
+
+
+@pytest.mark.parametrize("dedupe_iou", [0.5, 0.9])
+def test_dedupe_bounds_prune_nothing_that_matters(dedupe_iou: float) -> None:
+    """The area and box bounds in _select skip only comparisons that could not exceed dedupe_iou:
+    the same proposals as comparing every candidate with every kept one."""
+    image, _ = _house(seed=5)
+    cfg = SuperpixelConfig(colour_spaces=("lab", "hsv"), similarities=("f", "cs"), max_proposals=200)
+    regions, hierarchies = SuperpixelGenerator(cfg)._hierarchies(_working_image(image, cfg.max_side))
+    candidates = _ranked_candidates(hierarchies, 1.0, 0)
+    grid = _DedupeMasks(regions, hierarchies)
+    reference: list[tuple[int, int]] = []
+    for s, u in candidates.tolist():
+        a = grid.mask(s, u)
+        ious = [np.count_nonzero(a & b) / np.count_nonzero(a | b) if (a | b).any() else 1.0
+                for b in (grid.mask(*k) for k in reference)]
+        if not any(v > dedupe_iou for v in ious):
+            reference.append((s, u))
+        if len(reference) == cfg.max_proposals:
+            break
+    assert _select(candidates, hierarchies, grid, cfg.max_proposals, dedupe_iou) == reference
 
 
 def test_cap_respected() -> None:
