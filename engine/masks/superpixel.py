@@ -10,7 +10,7 @@ both parts and wholes appear.
 Bookkeeping stays on label images: the leaves of a hierarchy are numbered in depth-first order,
 so every hierarchy node is an interval ``[lo, hi)`` of leaf positions and its mask is
 ``lo <= position_image < hi`` (no per-region pixel lists). Deduplication compares such masks on a
-subsampled grid, only for pairs whose area ratio allows the IoU threshold.
+subsampled grid, only for pairs whose area ratio and box overlap allow the IoU threshold.
 
 Proposals of all hierarchies are ranked selective-search style (position from the top of the
 hierarchy times a seeded random jitter, which interleaves the strategies), deduplicated
@@ -335,7 +335,8 @@ def _hierarchy(regions: _Regions, region_index: int, weights: tuple[float, float
     for i, (a, b) in enumerate(children.tolist()):
         lo[n + i], hi[n + i] = min(lo[a], lo[b]), max(hi[a], hi[b])
     return _Hierarchy(region=region_index, order=np.asarray(order, dtype=np.int64), lo=lo, hi=hi,
-                      area=grouping.sizes[:m].copy(), boxes=grouping.boxes[:m].copy(), priority=np.arange(m, 0, -1, dtype=np.float64))
+                      area=grouping.sizes[:m].copy(), boxes=grouping.boxes[:m].copy(),
+                      priority=np.arange(m, 0, -1, dtype=np.float64))
 
 
 # ------------------------------------------------------------------------------- selection
