@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pycocotools import mask as mask_utils
 
+from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.errors import OvlabelError
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,7 @@ def _rle_of(segmentation: Any, height: int, width: int) -> dict[str, Any]:
     if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
         return mask_utils.frPyObjects(segmentation, height, width)
     if isinstance(segmentation, dict) and "counts" in segmentation:
-        counts = segmentation["counts"]
-        return {"size": list(segmentation["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+        return rle_utils.to_coco(segmentation)
     raise EvaluationError(f"unsupported segmentation {type(segmentation).__name__}; use polygons or RLE")
 
 
@@ -242,7 +242,7 @@ def _pred_rle(segment: Mapping[str, Any], size: tuple[int, int]) -> dict[str, An
     if tuple(mask["size"]) != size:
         raise EvaluationError(f"a predicted mask is {tuple(mask['size'])} but its GT image is {size} (H, W); "
                               f"labels and ground truth must describe the same image sizes")
-    return {"size": list(mask["size"]), "counts": mask["counts"].encode("ascii")}
+    return rle_utils.to_coco(mask)
 
 
 def score_level(preds: Sequence[tuple[Optional[str], dict[str, Any]]], gts: Sequence[GtInstance],

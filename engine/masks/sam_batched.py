@@ -423,7 +423,7 @@ def rle_encode_torch(masks: Tensor) -> list[dict[str, Any]]:
         counts = np.diff(np.concatenate([[0], starts, [h * w]]))
         uncompressed.append({"size": [h, w], "counts": ([0] if lead else []) + counts.tolist()})
     rles = mask_utils.frPyObjects(uncompressed, h, w)
-    return [{"size": [h, w], "counts": r["counts"].decode("ascii")} for r in rles]
+    return [rle_utils.as_text(r) for r in rles]
 
 
 def encode_rles(masks: Tensor) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from scipy import ndimage
 from skimage.color import rgb2hsv, rgb2lab
 from skimage.segmentation import felzenszwalb
 
+from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.config import SuperpixelConfig
 from ovlabel.engine.errors import InputError
 from ovlabel.engine.masks.data import MaskBatch
@@ -458,8 +459,7 @@ def _encode(kept: Sequence[tuple[int, int]], regions: Sequence[_Regions], hierar
                 positions[s] = _full_positions(regions[hierarchies[s].region].labels, hierarchies[s], size)
             lo, hi = hierarchies[s].lo[u], hierarchies[s].hi[u]
             np.less(positions[s] - np.uint32(lo), np.uint32(hi - lo), out=planes[i])
-        rles.extend({"size": [int(r["size"][0]), int(r["size"][1])], "counts": r["counts"].decode("ascii")}
-                    for r in mask_utils.encode(stack))
+        rles.extend(rle_utils.as_text(r) for r in mask_utils.encode(stack))
     return rles
 
 
