@@ -16,7 +16,8 @@ from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ovlabel.engine.config import CONFIG_DIR, ClipConfig
+from ovlabel.engine.config import ClipConfig
+from ovlabel.engine.shipped import CONFIG_DIR
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
 
@@ -141,7 +142,7 @@ class OpenClipEmbedder:
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N, D) float32, L2-normalised.
 
-        Crops go through the model in chunks of exactly ``clip.batch_size`` (the last one padded),
+        Crops go through the model in chunks of exactly ``clip.crops_per_batch`` (the last one padded),
         so a crop's embedding does not depend on which other crops share its batch: the same
         image gives the same labels whatever Beam batched it with. With ``clip.flip_average`` a
         crop's embedding is the normalised mean of its own and its mirror image's (test-time
@@ -149,7 +150,7 @@ class OpenClipEmbedder:
         """
         import torch
 
-        size = self.cfg.batch_size
+        size = self.cfg.crops_per_batch
         out = []
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(crops), size):
@@ -204,5 +205,5 @@ class OpenClipEmbedder:
 
     def describe(self) -> dict[str, object]:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
-                "checkpoint_sha256": self.checkpoint_sha256, "crop_mode": self.cfg.crop_mode,
+                "checkpoint_sha256": self.checkpoint_sha256,
                 "templates": len(self.cfg.templates), "random_weights": self.cfg.random_weights}

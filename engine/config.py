@@ -1,19 +1,23 @@
-"""Typed, validated run configuration.
+"""Typed, validated configuration of the engine: what is labelled and how.
 
 Precedence: ``key=value`` overrides (CLI) > the YAML file > the defaults below. Every section
-forbids unknown keys, so a typo is an error that names the key. YAML is read with
-``yaml.safe_load``; override values are parsed as YAML scalars/lists (``masks.batch_size=8``,
-``clip.templates=['a {}.']``).
+forbids unknown keys, so a typo is an error that names the key; a key that was renamed is an
+error that names its new name (:attr:`Config.renamed_keys`). YAML is read with
+``yaml.safe_load``; override values are parsed as YAML scalars/lists (``masks.device=cpu``,
+``clip.templates=['a {}.']``). How a run is deployed (batch sizes per worker call, accelerator
+hints, shards) is the pipeline's: ``ovlabel.pipelines.options`` extends :class:`Config`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, ClassVar, Literal, Optional, Sequence, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from ovlabel.engine.errors import ConfigError
+from ovlabel.engine.masks.config import MasksConfig
+from ovlabel.engine.sections import Section, describe_error
 
 OVSEG_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.", "This is a photo of a {}", "There is a {} in the scene",
@@ -24,85 +28,24 @@ OVSEG_TEMPLATES: tuple[str, ...] = (
     "There is a large {} in the scene.",
 )
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class InputConfig(_Section):
+class InputConfig(Section):
     manifest: Optional[str] = None
     allowed_schemes: tuple[str, ...] = ("file", "gs", "s3")
     allow_http: bool = False
 
 
-class CaptionsConfig(_Section):
+class CaptionsConfig(Section):
     spacy_model: str = "en_core_web_sm"
-    batch_size: int = Field(64, ge=1)
+    captions_per_batch: int = Field(64, ge=1, description="captions per spaCy pipe batch")
     max_chars: int = Field(2000, ge=1)
 
 
-class ImagesConfig(_Section):
+class ImagesConfig(Section):
     max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard (PIL's pixel cap)")
     min_side: int = Field(8, ge=1)
 
 
-class SamConfig(_Section):
-    model_type: str = "vit_h"
-    checkpoint: Optional[str] = None
-    checkpoint_sha256: Optional[str] = None
-    random_weights: bool = False  # tests and benchmarks only
-    seed: int = 0
-    points_per_side: int = Field(32, ge=1)
-    points_per_batch: int = Field(256, ge=1)
-    pred_iou_thresh: float = 0.88
-    stability_score_thresh: float = 0.95
-    stability_score_offset: float = 1.0
-    box_nms_thresh: float = 0.7
-    crop_n_layers: int = Field(0, ge=0)
-    crop_nms_thresh: float = 0.7
-    crop_overlap_ratio: float = 512 / 1500
-    crop_n_points_downscale_factor: int = 1
-    min_mask_region_area: int = 0
-    image_batch_size: int = Field(4, ge=1)
-    implementation: Literal["batched", "reference"] = "batched"
-
-
-class SuperpixelConfig(_Section):
-    max_proposals: int = Field(300, ge=1)
-    scale: float = 100.0
-    sigma: float = 0.8
-    min_size: int = 20
-    max_side: int = Field(320, ge=16, description="images are segmented at most this large")
-    min_area_fraction: float = 0.0005
-    colour_spaces: tuple[Literal["rgb", "hsv", "lab", "rgi", "hue", "intensity"], ...] = Field(
-        ("hsv", "lab"), min_length=1, description="one Felzenszwalb over-segmentation per colour space and scale")
-    scale_factors: tuple[float, ...] = Field(
-        (1.0, 3.0), min_length=1, description="Felzenszwalb k values, as multiples of `scale`")
-    similarities: tuple[Literal["ctsf", "tsf", "cs", "ts", "f", "s"], ...] = Field(
-        ("f",), min_length=1,
-        description="merge similarities: c(olour) t(exture) s(ize) f(ill) terms, one hierarchy each")
-    dedupe_iou: float = Field(0.9, gt=0, le=1, description="drop a proposal this similar to a better-ranked one")
-    seed: int = 0  # the ranking's random jitter (selective search); fixed, so output is deterministic
-
-
-class PrecomputedConfig(_Section):
-    path: Optional[str] = None
-    format: Literal["sa1b", "shards"] = "sa1b"
-
-
-class MasksConfig(_Section):
-    generator: Literal["sam", "superpixel", "precomputed"] = "sam"
-    batch_size: int = Field(4, ge=1, description="images per RunInference batch")
-    device: str = "auto"
-    accelerator: Optional[str] = None  # Beam resource hint, e.g. 'type:nvidia-l4;count:1;install-nvidia-driver'
-    sam: SamConfig = SamConfig()
-    superpixel: SuperpixelConfig = SuperpixelConfig()
-    precomputed: PrecomputedConfig = PrecomputedConfig()
-
-
-class ClipConfig(_Section):
+class ClipConfig(Section):
     model: str = "ViT-B-16"
     pretrained: Optional[str] = "openai"
     checkpoint: Optional[str] = None
@@ -110,16 +53,15 @@ class ClipConfig(_Section):
     random_weights: bool = False  # tests and benchmarks only
     seed: int = 0
     model_config_file: Optional[str] = None  # a custom open_clip architecture (JSON)
-    crop_mode: Literal["masked", "box", "blend"] = "masked"
     flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
     templates: tuple[str, ...] = OVSEG_TEMPLATES
-    batch_size: int = Field(64, ge=1)
-    image_batch_size: int = Field(4, ge=1, description="images per RunInference batch")
+    crops_per_batch: int = Field(64, ge=1, description="crops per image-encoder call (fixed, the last one padded)")
     device: str = "auto"
-    accelerator: Optional[str] = None
 
 
-class MatchingConfig(_Section):
+class MatchingConfig(Section):
+    crop_mode: Literal["masked", "box", "blend"] = Field(
+        "masked", description="how a mask becomes a CLIP crop (ovlabel.engine.matching.crops.CROP_MODES)")
     similarity_threshold: float = 0.2
     probability_threshold: float = 0.3
     background_labels: tuple[str, ...] = ("background", "other", "thing", "stuff")
@@ -160,28 +102,33 @@ class MatchingConfig(_Section):
         return self.min_mask_area_fraction if part is None else part
 
 
-class OutputConfig(_Section):
-    num_shards: int = Field(4, ge=1)
-    compression: str = "zstd"
-    rows_per_row_group: int = Field(16, ge=1)
-
-
-class DemoConfig(_Section):
+class DemoConfig(Section):
     num_images: int = Field(200, ge=1)
     seed: int = 10_000
     image_size: int = Field(256, ge=32)
     cache_dir: Optional[str] = None
 
 
-class Config(_Section):
+class Config(Section):
+    """The engine's settings. ``renamed_keys``: old dotted key -> its new name, for the error message."""
+
+    renamed_keys: ClassVar[dict[str, str]] = {
+        "clip.crop_mode": "matching.crop_mode",
+        "captions.batch_size": "captions.captions_per_batch",
+        "clip.batch_size": "clip.crops_per_batch",
+        "masks.sam.image_batch_size": "masks.sam.encoder_batch_size",
+    }
+
     input: InputConfig = InputConfig()
     captions: CaptionsConfig = CaptionsConfig()
     images: ImagesConfig = ImagesConfig()
     masks: MasksConfig = MasksConfig()
     clip: ClipConfig = ClipConfig()
     matching: MatchingConfig = MatchingConfig()
-    output: OutputConfig = OutputConfig()
     demo: Optional[DemoConfig] = None
+
+
+C = TypeVar("C", bound=Config)
 
 
 def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
@@ -207,12 +154,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _format_validation(err: ValidationError, origin: str) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    if first["type"] == "extra_forbidden":
-        return f"unknown config key {loc!r} in {origin}; check the spelling against configs/default.yaml"
-    return f"bad config value for {loc!r} in {origin}: {first['msg']}"
+def _has_key(tree: dict[str, Any], key: str) -> bool:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _refuse_renamed(tree: dict[str, Any], renamed: dict[str, str], origin: str) -> None:
+    for old, new in renamed.items():
+        if _has_key(tree, old):
+            raise ConfigError(f"config key {old!r} in {origin} is now {new!r}; rename it (see configs/default.yaml)")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -228,31 +182,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> Config:
-    """Defaults < YAML file < ``key=value`` overrides; raises :class:`ConfigError` with one readable line."""
+def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = (),
+                schema: type[C] = Config) -> C:  # type: ignore[assignment]
+    """Defaults < YAML file < ``key=value`` overrides, validated by ``schema`` (:class:`Config` or an
+    extension of it); raises :class:`ConfigError` with one readable line."""
     tree: dict[str, Any] = read_yaml(path) if path is not None else {}
     origin = str(path) if path is not None else "defaults"
+    _refuse_renamed(tree, schema.renamed_keys, origin)
     for text in overrides:
         key, value = parse_override(text)
+        if key in schema.renamed_keys:
+            raise ConfigError(f"config key {key!r} (override {text!r}) is now {schema.renamed_keys[key]!r}; rename it")
         _set_dotted(tree, key, value)
     if overrides:
         origin += " + overrides"
     try:
-        return Config.model_validate(tree)
+        return schema.model_validate(tree)
     except ValidationError as err:
-        raise ConfigError(_format_validation(err, origin)) from None
-
-
-def config_path(name: str) -> Path:
-    """A config shipped with ovlabel, e.g. ``config_path('demo.yaml')``."""
-    return CONFIG_DIR / name
-
-
-def shipped_path(location: str | Path) -> Path:
-    """A local file path; a relative one that is not found from the working directory is looked up in
-    the configs folder, so shipped configs can name shipped files (``models/ovlabel-tiny-clip.safetensors``,
-    ``vocab/demo_parts.yaml``)."""
-    path = Path(location).expanduser()
-    if not path.is_absolute() and not path.is_file() and (CONFIG_DIR / path).is_file():
-        return CONFIG_DIR / path
-    return path
+        raise ConfigError(describe_error(err, origin)) from None

@@ -8,7 +8,8 @@ neither hits nor misses: a prediction covered by one is ignored.
 Rows of the labels shards find their ground-truth image by ``image_id`` (the COCO id as a string,
 the image's ``image_key``, or its file name / file stem) or by the file name of ``image_uri``.
 Labels are caption lemmas ('automobile', 'woman'); a label names a GT category when equal to its
-name or when ``synonyms`` maps it there (default: the demo world's words and a few common ones).
+name or when ``synonyms`` maps it there (default: :data:`COMMON_SYNONYMS`; ``ovlabel eval`` adds the
+demo world's caption words).
 
 Per level, predictions and GT instances of one image are matched one-to-one, highest IoU first
 (index order on ties), same category only, at mask IoU >= ``iou_threshold``. Reported: precision,
@@ -29,9 +30,9 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import fsspec
 import numpy as np
-import pyarrow.parquet as pq
 from pycocotools import mask as mask_utils
 
+from ovlabel.engine import layout
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.errors import OvlabelError
 
@@ -54,13 +55,6 @@ _IRREGULAR_PLURALS = {"person": "people", "man": "men", "woman": "women", "child
 
 class EvaluationError(OvlabelError):
     """Labels or ground truth cannot be read or do not fit together."""
-
-
-def default_synonyms() -> dict[str, str]:
-    """:data:`COMMON_SYNONYMS` plus the demo world's caption words (:data:`~ovlabel.engine.demo.world.DEMO_SYNONYMS`)."""
-    from ovlabel.engine.demo.world import DEMO_SYNONYMS
-
-    return {**COMMON_SYNONYMS, **DEMO_SYNONYMS}
 
 
 def _norm(word: str) -> str:
@@ -137,25 +131,15 @@ def load_ground_truth(path: str) -> list[GtImage]:
 # --- predictions ----------------------------------------------------------------------------
 
 
-def _shard_paths(labels: str) -> tuple[Any, list[str]]:
-    """(filesystem, parquet files): ``labels`` is a run folder, its labels/ folder or one shard."""
-    fs, _, (path,) = fsspec.get_fs_token_paths(labels)
-    if path.endswith(".parquet") and fs.isfile(path):
-        return fs, [path]
-    for folder in (posixpath.join(path, "labels"), path):
-        files = sorted(fs.glob(posixpath.join(folder, "*.parquet")))
-        if files:
-            return fs, files
-    raise EvaluationError(f"no labels shards (*.parquet) in {labels!r} or its labels/ folder; pass a run's --output folder")
-
-
 def read_label_rows(labels: str) -> list[dict[str, Any]]:
-    """Every labels row (image_id, image_uri, captions, scene, segments) of the shards under ``labels``."""
-    fs, files = _shard_paths(labels)
-    rows: list[dict[str, Any]] = []
-    for path in files:
-        with fs.open(path, "rb") as fh:
-            rows.extend(pq.read_table(fh, columns=ROW_COLUMNS).to_pylist())
+    """Every labels row (image_id, image_uri, captions, scene, segments) of the shards at ``labels``
+    (a run folder, its labels/ folder or one shard: :mod:`ovlabel.engine.layout`)."""
+    fs, path = layout.open_location(labels)
+    files = layout.find_shards(fs, path, layout.LABELS)
+    if not files:
+        raise EvaluationError(f"no labels shards (*.parquet) in {labels!r} or its labels/ folder; "
+                              f"pass a run's --output folder")
+    rows = layout.read_rows(fs, files, ROW_COLUMNS)
     log.info("read %d labels rows from %d shards", len(rows), len(files))
     return rows
 
@@ -376,7 +360,7 @@ def evaluate_rows(rows: Iterable[Mapping[str, Any]], images: Sequence[GtImage], 
                   synonyms: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
     """:func:`evaluate` on labels rows already read and ground truth already parsed."""
     categories = {i.category for img in images for i in img.instances} | {img.scene for img in images if img.scene}
-    label_map = LabelMap(categories, default_synonyms() if synonyms is None else synonyms)
+    label_map = LabelMap(categories, COMMON_SYNONYMS if synonyms is None else synonyms)
     paired, unmatched = pair_rows(rows, images)
     totals = _Totals()
     for img, row in zip(images, paired):

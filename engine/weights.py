@@ -14,6 +14,7 @@ from typing import Any, Optional
 from urllib.parse import urlparse
 
 from ovlabel.engine.errors import ModelWeightsError
+from ovlabel.engine.shipped import shipped_path
 
 log = logging.getLogger(__name__)
 REMOTE_SCHEMES = ("http", "https", "gs", "s3")
@@ -32,11 +33,38 @@ def sha256_file(path: str | Path) -> str:
 
 
 def local_checkpoint(location: str) -> Path:
-    """A local checkpoint path (:func:`ovlabel.engine.config.shipped_path`: a relative one may name a
+    """A local checkpoint path (:func:`ovlabel.engine.shipped.shipped_path`: a relative one may name a
     file in the configs folder)."""
-    from ovlabel.engine.config import shipped_path
-
     return shipped_path(location)
+
+
+def is_remote(location: str) -> bool:
+    return urlparse(location).scheme in REMOTE_SCHEMES
+
+
+def _local_file(location: str, key: str) -> Path:
+    path = local_checkpoint(location)
+    if not path.is_file():
+        raise ModelWeightsError(f"checkpoint file {str(path)!r} not found; provide {path.name} and set {key}=/path/to/{path.name}")
+    return path
+
+
+def check_local_checkpoint(location: Optional[str], key: str) -> None:
+    """Raise :class:`ModelWeightsError` when ``location`` is a local file that does not exist (the
+    preflight of a checkpoint: URLs and None pass). ``key`` is the config key that names it."""
+    if location is not None and not is_remote(location):
+        _local_file(location, key)
+
+
+def checkpoint_sha256(location: Optional[str], configured: Optional[str]) -> Optional[str]:
+    """What run.json records of a checkpoint: the configured sha256, else a local file's own, else None."""
+    if location is None:
+        return None
+    if configured:
+        return configured
+    if urlparse(location).scheme in ("", "file") and local_checkpoint(location).is_file():
+        return sha256_file(local_checkpoint(location))
+    return None
 
 
 def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] = None) -> Path:
@@ -44,15 +72,12 @@ def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] =
 
     ``key`` is the config key that names the checkpoint, quoted in error messages.
     """
-    name = Path(urlparse(location).path).name or "checkpoint"
-    if urlparse(location).scheme in REMOTE_SCHEMES:
-        path = cache_dir() / "checkpoints" / name
+    if is_remote(location):
+        path = cache_dir() / "checkpoints" / (Path(urlparse(location).path).name or "checkpoint")
         if not path.is_file():
             _download(location, path, key)
     else:
-        path = local_checkpoint(location)
-        if not path.is_file():
-            raise ModelWeightsError(f"checkpoint file {str(path)!r} not found; provide {name} and set {key}=/path/to/{name}")
+        path = _local_file(location, key)
     if expected_sha256:
         actual = sha256_file(path)
         if actual != expected_sha256.lower():

@@ -14,8 +14,8 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from ovlabel.engine.config import load_config
 from ovlabel.engine.errors import OvlabelError
+from ovlabel.pipelines.options import load_run_config
 
 log = logging.getLogger("ovlabel")
 
@@ -53,7 +53,7 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from ovlabel.pipelines.pipeline import run
 
     overrides, beam_args = split_extra(extra)
-    cfg = load_config(args.config, overrides)
+    cfg = load_run_config(args.config, overrides)
     manifest = resolve_input(cfg, args.input)
     summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume)
     log.info("labelled %d of %d inputs, %d error rows %s", summary.labeled_rows, summary.input_rows,
@@ -69,11 +69,12 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from ovlabel.engine.evaluation import evaluate, format_report
+    from ovlabel.engine.demo.world import DEMO_SYNONYMS
+    from ovlabel.engine.evaluation import COMMON_SYNONYMS, evaluate, format_report
 
     if extra:
         raise OvlabelError(f"unknown arguments for eval: {' '.join(extra)}")
-    report = evaluate(args.labels, args.gt, iou_threshold=args.iou)
+    report = evaluate(args.labels, args.gt, iou_threshold=args.iou, synonyms={**COMMON_SYNONYMS, **DEMO_SYNONYMS})
     sys.stdout.write(format_report(report) + "\n")
     if args.json_out:
         with open(args.json_out, "w") as fh:

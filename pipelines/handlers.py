@@ -13,8 +13,10 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from apache_beam.ml.inference.base import ModelHandler
 
-from ovlabel.engine.config import ClipConfig, MasksConfig, MatchingConfig
+from ovlabel.engine.config import ClipConfig, MatchingConfig
+from ovlabel.engine.masks import MasksConfig
 from ovlabel.engine.records import ErrorRecord, ImageBundle
+from ovlabel.pipelines.options import StageOptions
 
 log = logging.getLogger(__name__)
 Result = Union[ImageBundle, ErrorRecord]
@@ -43,15 +45,18 @@ def run_isolated(stage: str, batch: Sequence[ImageBundle], fn: Callable[[Sequenc
 
 
 class _BundleHandler(ModelHandler[ImageBundle, Result, Any]):
-    """What both model stages share: batching by image count, sizing by pixels, GPU sharing."""
+    """What both model stages share: batching by image count, sizing by pixels, GPU sharing.
 
-    stage = ""
+    ``stage`` names the stage in error rows; ``options`` are its workers' (batch size, accelerator).
+    """
+
     namespace = ""
 
-    def __init__(self, max_batch_size: int, device: str, accelerator: Optional[str]) -> None:
+    def __init__(self, stage: str, options: StageOptions, device: str, accelerated: bool = True) -> None:
         super().__init__()
-        self._max_batch_size = max_batch_size
-        self._on_gpu = accelerator is not None or device.startswith("cuda")
+        self.stage = stage
+        self._max_batch_size = options.images_per_batch
+        self._on_gpu = accelerated and (options.accelerator is not None or device.startswith("cuda"))
 
     def batch_elements_kwargs(self) -> dict[str, Any]:
         return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
@@ -72,21 +77,21 @@ class _BundleHandler(ModelHandler[ImageBundle, Result, Any]):
 
 
 class MaskModelHandler(_BundleHandler):
-    """GenerateMasks: any engine MaskGenerator (sam / superpixel / precomputed)."""
+    """The mask stage: any registered engine MaskGenerator; only an accelerated one uses ``masks.device``."""
 
-    stage = "GenerateMasks"
     namespace = "ovlabel.masks"
 
-    def __init__(self, cfg: MasksConfig) -> None:
-        super().__init__(cfg.batch_size, cfg.device if cfg.generator == "sam" else "cpu",
-                         cfg.accelerator if cfg.generator == "sam" else None)
+    def __init__(self, stage: str, cfg: MasksConfig, options: StageOptions) -> None:
+        accelerated = cfg.spec.accelerated
+        self._device = cfg.device if accelerated else "cpu"
+        super().__init__(stage, options, self._device, accelerated)
         self._cfg = cfg
 
     def load_model(self) -> Any:
         from ovlabel.engine.masks import build_mask_generator
         from ovlabel.engine.weights import pick_device
 
-        return build_mask_generator(self._cfg, pick_device(self._cfg.device))
+        return build_mask_generator(self._cfg, pick_device(self._device))
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
         def generate(bundles: Sequence[ImageBundle]) -> list[ImageBundle]:
@@ -97,13 +102,12 @@ class MaskModelHandler(_BundleHandler):
 
 
 class MatchModelHandler(_BundleHandler):
-    """MatchRegions: an engine RegionMatcher over an open_clip RegionEmbedder."""
+    """The matching stage: an engine RegionMatcher over an open_clip RegionEmbedder."""
 
-    stage = "MatchRegions"
     namespace = "ovlabel.clip"
 
-    def __init__(self, clip: ClipConfig, matching: MatchingConfig) -> None:
-        super().__init__(clip.image_batch_size, clip.device, clip.accelerator)
+    def __init__(self, stage: str, clip: ClipConfig, matching: MatchingConfig, options: StageOptions) -> None:
+        super().__init__(stage, options, clip.device)
         self._clip = clip
         self._matching = matching
 
@@ -113,7 +117,7 @@ class MatchModelHandler(_BundleHandler):
         from ovlabel.engine.weights import pick_device
 
         embedder = OpenClipEmbedder(self._clip, pick_device(self._clip.device))
-        return RegionMatcher(embedder, self._matching, self._clip.crop_mode)
+        return RegionMatcher(embedder, self._matching, self._matching.crop_mode)
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
         from ovlabel.engine.matching import ImageInput

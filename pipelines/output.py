@@ -1,12 +1,6 @@
 """The output folder: refusal to clobber, staging, publishing shards, accounting, run.json.
 
-Layout of ``DIR``::
-
-    labels/part-SSSSS-of-NNNNN.parquet   labelled images (ovlabel.schemas.LABELS_SCHEMA)
-    errors/part-SSSSS-of-NNNNN.parquet   failed inputs (ovlabel.schemas.ERRORS_SCHEMA)
-    run.json                             config, counts, metrics, versions, checkpoint hashes
-    _staging/<run_id>/                   Beam writes here; shards move to labels/ and errors/
-                                         only when the pipeline has finished
+Its layout is :mod:`ovlabel.engine.layout`'s; this module does what a run does to the folder.
 """
 from __future__ import annotations
 
@@ -16,14 +10,11 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-import fsspec
-import pyarrow.parquet as pq
-
+from ovlabel.engine import layout
 from ovlabel.engine.errors import OutputError
+from ovlabel.engine.layout import ERRORS, KINDS, RUN_INFO, STAGING
 
 log = logging.getLogger(__name__)
-KINDS = ("labels", "errors")
-STAGING = "_staging"
 
 
 @dataclass(frozen=True)
@@ -43,8 +34,7 @@ class OutputDir:
 
     def __post_init__(self) -> None:
         self.root = self.root.rstrip("/") or "/"
-        self.fs, _, (path,) = fsspec.get_fs_token_paths(self.root)
-        self._path = path
+        self.fs, self._path = layout.open_location(self.root)
 
     def join(self, *parts: str) -> str:
         """A path inside the output folder; refuses anything that would escape it."""
@@ -68,7 +58,7 @@ class OutputDir:
             raise OutputError(f"output folder {self.root!r} is not empty ({', '.join(entries[:5])}); "
                               f"pass --overwrite to replace it or --resume to finish it")
         if overwrite or resume:  # staging of a killed run is never reused
-            names = (*KINDS, STAGING, "run.json") if overwrite else (STAGING,)
+            names = (*KINDS, STAGING, RUN_INFO) if overwrite else (STAGING,)
             for name in names:
                 if self.fs.exists(self._fs_path(name)):
                     self.fs.rm(self._fs_path(name), recursive=True)
@@ -78,8 +68,7 @@ class OutputDir:
         return self.join(STAGING, run_id)
 
     def shard_files(self, kind: str) -> list[str]:
-        pattern = self._fs_path(kind, "*.parquet")
-        return sorted(self.fs.glob(pattern))
+        return layout.shards_in(self.fs, self._fs_path(kind))
 
     def publish(self, run_id: str) -> dict[str, list[str]]:
         """Move the finished shards of a run from staging into labels/ and errors/.
@@ -92,7 +81,7 @@ class OutputDir:
         for kind in KINDS:
             self.fs.makedirs(self._fs_path(kind), exist_ok=True)
             moved[kind] = []
-            for src in sorted(self.fs.glob(self._fs_path(STAGING, run_id, kind, "*.parquet"))):
+            for src in layout.shards_in(self.fs, self._fs_path(STAGING, run_id, kind)):
                 dst = self._fs_path(kind, tag + posixpath.basename(src))
                 self.fs.mv(src, dst)
                 moved[kind].append(dst)
@@ -110,22 +99,14 @@ class OutputDir:
 
     def done_keys(self) -> DoneKeys:
         ids = {i for kind in KINDS for i in self.read_column(kind, "image_id") if i is not None}
-        rows = {r["input_row"] for r in self.read_columns("errors", ["image_id", "input_row"]) if r["image_id"] is None}
+        rows = {r["input_row"] for r in self.read_columns(ERRORS, ["image_id", "input_row"]) if r["image_id"] is None}
         return DoneKeys(frozenset(ids), frozenset(rows))
 
     def read_columns(self, kind: str, columns: list[str]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for path in self.shard_files(kind):
-            with self.fs.open(path, "rb") as fh:
-                rows.extend(pq.read_table(fh, columns=columns).to_pylist())
-        return rows
+        return layout.read_rows(self.fs, self.shard_files(kind), columns)
 
     def read_column(self, kind: str, column: str) -> list[Any]:
-        values: list[Any] = []
-        for path in self.shard_files(kind):
-            with self.fs.open(path, "rb") as fh:
-                values.extend(pq.read_table(fh, columns=[column]).column(column).to_pylist())
-        return values
+        return layout.read_column(self.fs, self.shard_files(kind), column)
 
 
 def count_by(values: Iterable[Optional[str]]) -> dict[str, int]:

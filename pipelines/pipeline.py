@@ -14,26 +14,26 @@ from typing import Any, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ovlabel.engine.config import Config
+from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO, SHARD_SUFFIX, shard_prefix
 from ovlabel.engine.manifest import base_dir_of, check_exists, read_rows
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import stages
+from ovlabel.pipelines.options import OutputOptions, RunConfig
 from ovlabel.pipelines.output import OutputDir, count_by
 from ovlabel.pipelines.provenance import provenance_row, run_metadata
-from ovlabel.schemas import ERRORS_SCHEMA, LABELS_SCHEMA
+from ovlabel.pipelines.stages import FLOWS, STAGES
+from ovlabel.schemas import SCHEMAS
 
 log = logging.getLogger(__name__)
-STAGES = ("ValidateRows", "Deduplicate", "ParseCaptions", "LoadImages", "GenerateMasks", "MatchRegions",
-          "BuildHierarchy")
 
 
-def _write(rows: beam.PCollection, prefix: str, schema: Any, cfg: Config, label: str) -> None:
+def _write(rows: beam.PCollection, staging: str, kind: str, options: OutputOptions, label: str) -> None:
     rows | label >> beam.io.WriteToParquet(
-        prefix, schema=schema, codec=cfg.output.compression, num_shards=cfg.output.num_shards,
-        file_name_suffix=".parquet", record_batch_size=cfg.output.rows_per_row_group, row_group_buffer_size=1)
+        shard_prefix(staging, kind), schema=SCHEMAS[kind], codec=options.compression, num_shards=options.num_shards,
+        file_name_suffix=SHARD_SUFFIX, record_batch_size=options.rows_per_row_group, row_group_buffer_size=1)
 
 
-def build_pipeline(p: beam.Pipeline, cfg: Config, manifest: str, staging: str, run_id: str,
+def build_pipeline(p: beam.Pipeline, cfg: RunConfig, manifest: str, staging: str, run_id: str,
                    resume_from: Optional[str] = None) -> None:
     """Wire all stages into ``p``; shards go under ``staging``.
 
@@ -49,8 +49,8 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, manifest: str, staging: str, r
     errors = ((e_rows, e_dups, e_parse, e_load, e_masks, e_match, e_tree)
               | "AllErrors" >> beam.Flatten()
               | "ErrorRows" >> beam.Map(lambda e: e.to_row(run_id)))
-    _write(rows, f"{staging}/labels/part", LABELS_SCHEMA, cfg, "WriteLabelShards")
-    _write(errors, f"{staging}/errors/part", ERRORS_SCHEMA, cfg, "WriteErrorShards")
+    _write(rows, staging, LABELS, cfg.output, "WriteLabelShards")
+    _write(errors, staging, ERRORS, cfg.output, "WriteErrorShards")
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,12 @@ def stage_counts(metrics: dict[str, Any]) -> dict[str, dict[str, int]]:
     for key, value in metrics.items():
         name = key.rsplit("/", 1)[-1]
         stage, _, what = name.partition(".")
-        if stage in STAGES and what in ("in", "out", "errors", "skipped") and isinstance(value, int):
-            flows.setdefault(stage, {"in": 0, "out": 0, "errors": 0, "skipped": 0})[what] += value
+        if stage in STAGES and what in FLOWS and isinstance(value, int):
+            flows.setdefault(stage, dict.fromkeys(FLOWS, 0))[what] += value
     return {stage: flows[stage] for stage in STAGES if stage in flows}
 
 
-def run(cfg: Config, manifest: str, output: str, beam_args: Sequence[str] = (), overwrite: bool = False,
+def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (), overwrite: bool = False,
         resume: bool = False, run_id: Optional[str] = None) -> RunSummary:
     """Run the pipeline to completion, publish its shards and write ``run.json``; returns the accounting."""
     check_exists(manifest)
@@ -122,14 +122,14 @@ def run(cfg: Config, manifest: str, output: str, beam_args: Sequence[str] = (), 
     out.publish(run_id)
     metrics = _metrics(result)
     summary = replace(_account(out, manifest, time.time() - started), stages=stage_counts(metrics))
-    out.write_json("run.json", run_metadata(cfg, manifest, run_id, summary, metrics, beam_args))
+    out.write_json(RUN_INFO, run_metadata(cfg, manifest, run_id, summary, metrics, beam_args))
     return summary
 
 
 def _account(out: OutputDir, manifest: str, seconds: float) -> RunSummary:
     input_rows = sum(1 for _ in read_rows(manifest))
-    labeled = len(out.read_column("labels", "image_id"))
-    stages_of_errors = out.read_column("errors", "stage")
+    labeled = len(out.read_column(LABELS, "image_id"))
+    stages_of_errors = out.read_column(ERRORS, "stage")
     return RunSummary(out.root, input_rows, labeled, len(stages_of_errors), count_by(stages_of_errors), seconds)
 
 

@@ -6,10 +6,10 @@ import platform
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional, Sequence
-from urllib.parse import urlparse
 
 from ovlabel.engine import __version__
 from ovlabel.engine.config import Config
+from ovlabel.engine.weights import checkpoint_sha256
 from ovlabel.schemas import SCHEMA_VERSION
 
 PACKAGES = ("ovlabel", "apache-beam", "torch", "torchvision", "open_clip_torch", "segment-anything", "spacy",
@@ -17,16 +17,14 @@ PACKAGES = ("ovlabel", "apache-beam", "torch", "torchvision", "open_clip_torch",
 
 
 def mask_source(cfg: Config) -> str:
-    m = cfg.masks
-    if m.generator == "sam":
-        return f"sam:{m.sam.model_type}:{m.sam.implementation}" + (":random" if m.sam.random_weights else "")
-    return m.generator
+    """What the mask generator's registry entry says of it (e.g. ``sam:vit_h:batched``)."""
+    return cfg.masks.spec.provenance(cfg.masks.settings)
 
 
 def clip_source(cfg: Config) -> str:
     c = cfg.clip
     weights = "random" if c.random_weights else (Path(c.checkpoint).name if c.checkpoint else c.pretrained)
-    return f"{c.model}:{weights}:{c.crop_mode}"
+    return f"{c.model}:{weights}:{cfg.matching.crop_mode}"
 
 
 def provenance_row(cfg: Config, run_id: str) -> dict[str, str]:
@@ -44,28 +42,13 @@ def package_versions() -> dict[str, Optional[str]]:
     return versions
 
 
-def _checkpoint_hash(location: Optional[str], configured: Optional[str]) -> Optional[str]:
-    if location is None:
-        return None
-    if configured:
-        return configured
-    from ovlabel.engine.weights import local_checkpoint, sha256_file
-
-    if urlparse(location).scheme in ("", "file") and local_checkpoint(location).is_file():
-        return sha256_file(local_checkpoint(location))
-    return None
-
-
 def checkpoints(cfg: Config) -> dict[str, dict[str, Any]]:
-    sam, clip = cfg.masks.sam, cfg.clip
-    out = {"clip": {"model": clip.model, "pretrained": clip.pretrained, "checkpoint": clip.checkpoint,
-                    "sha256": _checkpoint_hash(clip.checkpoint, clip.checkpoint_sha256),
-                    "random_weights": clip.random_weights}}
-    if cfg.masks.generator == "sam":
-        out["sam"] = {"model_type": sam.model_type, "checkpoint": sam.checkpoint,
-                      "sha256": _checkpoint_hash(sam.checkpoint, sam.checkpoint_sha256),
-                      "random_weights": sam.random_weights}
-    return out
+    """run.json's ``models``: the CLIP weights, and whatever the mask generator's registry entry records."""
+    clip = cfg.clip
+    return {"clip": {"model": clip.model, "pretrained": clip.pretrained, "checkpoint": clip.checkpoint,
+                     "sha256": checkpoint_sha256(clip.checkpoint, clip.checkpoint_sha256),
+                     "random_weights": clip.random_weights},
+            **cfg.masks.spec.models(cfg.masks.settings)}
 
 
 def run_metadata(cfg: Config, manifest: str, run_id: str, summary: Any, metrics: dict[str, Any],

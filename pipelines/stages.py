@@ -11,15 +11,26 @@ from typing import Any, Iterator, Optional
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
-from ovlabel.engine.config import Config
 from ovlabel.engine.errors import CaptionError
 from ovlabel.engine.manifest import RawRow, read_rows, to_record
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
+from ovlabel.pipelines.options import RunConfig
 from ovlabel.pipelines.output import DoneKeys, OutputDir
 
 log = logging.getLogger(__name__)
 NAMESPACE = "ovlabel"
+
+# The stages, in pipeline order: error rows name them, and run.json counts them as <stage>.<in|out|errors|skipped>.
+VALIDATE_ROWS = "ValidateRows"
+DEDUPLICATE = "Deduplicate"
+PARSE_CAPTIONS = "ParseCaptions"
+LOAD_IMAGES = "LoadImages"
+GENERATE_MASKS = "GenerateMasks"
+MATCH_REGIONS = "MatchRegions"
+BUILD_HIERARCHY = "BuildHierarchy"
+STAGES = (VALIDATE_ROWS, DEDUPLICATE, PARSE_CAPTIONS, LOAD_IMAGES, GENERATE_MASKS, MATCH_REGIONS, BUILD_HIERARCHY)
+FLOWS = ("in", "out", "errors", "skipped")
 
 
 def _exception_text(exc_info: tuple[Any, str, list[str]]) -> tuple[str, str]:
@@ -88,7 +99,7 @@ class _ValidateRow(beam.DoFn):
     def __init__(self, base_dir: str, resume_from: Optional[str] = None) -> None:
         self.base_dir = base_dir
         self.resume_from = resume_from
-        self.skipped = beam.metrics.Metrics.counter(NAMESPACE, "ValidateRows.skipped")
+        self.skipped = beam.metrics.Metrics.counter(NAMESPACE, f"{VALIDATE_ROWS}.skipped")
         self._done: Optional[DoneKeys] = None
 
     def setup(self) -> None:
@@ -113,7 +124,7 @@ def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str,
             | "ManifestPath" >> beam.Create([manifest])
             | "ReadRows" >> beam.FlatMap(read_rows)
             | "Spread" >> beam.Reshuffle())
-    return rows | _Stage("ValidateRows", _ValidateRow(base_dir, resume_from))
+    return rows | _Stage(VALIDATE_ROWS, _ValidateRow(base_dir, resume_from))
 
 
 def _first_of_each_id(item: tuple[str, Any]) -> Iterator[Any]:
@@ -122,14 +133,14 @@ def _first_of_each_id(item: tuple[str, Any]) -> Iterator[Any]:
     yield first
     for dup in rest:
         yield beam.pvalue.TaggedOutput("errors", ErrorRecord(
-            dup.image_id, dup.image_uri, "Deduplicate", "DuplicateImageId",
+            dup.image_id, dup.image_uri, DEDUPLICATE, "DuplicateImageId",
             f"image_id {image_id!r} is already used by manifest row {first.row_index}; "
             f"give every row a unique image_id", dup.raw))
 
 
 def deduplicate(records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
     """Deduplicate: the first manifest row of each image_id goes on; later ones become error rows."""
-    stage = "Deduplicate"
+    stage = DEDUPLICATE
     out = (counted(records, stage, "in")
            | "ById" >> beam.Map(lambda r: (r.image_id, r))
            | "Group" >> beam.GroupByKey()
@@ -163,7 +174,7 @@ class _ParseCaptions(beam.DoFn):
 
 
 class _LoadImages(beam.DoFn):
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: RunConfig) -> None:
         self.images = cfg.images
         self.input = cfg.input
 
@@ -175,13 +186,13 @@ class _LoadImages(beam.DoFn):
         yield bundle.replace(image=image)
 
 
-def parse_captions(records: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
-    return records | _Stage("ParseCaptions", _ParseCaptions(cfg.captions.spacy_model, cfg.captions.max_chars,
-                                                                  cfg.captions.batch_size))
+def parse_captions(records: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:
+    return records | _Stage(PARSE_CAPTIONS, _ParseCaptions(cfg.captions.spacy_model, cfg.captions.max_chars,
+                                                                  cfg.captions.captions_per_batch))
 
 
-def load_images(bundles: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
-    return bundles | _Stage("LoadImages", _LoadImages(cfg))
+def load_images(bundles: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:
+    return bundles | _Stage(LOAD_IMAGES, _LoadImages(cfg))
 
 
 def _split_results(results: beam.PCollection, stage: str) -> tuple[beam.PCollection, beam.PCollection]:
@@ -203,13 +214,14 @@ def _model_stage(bundles: beam.PCollection, stage: str, inference: RunInference,
     return counted(good, stage, "out"), counted(errors, stage, "errors")
 
 
-def generate_masks(bundles: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
-    return _model_stage(bundles, "GenerateMasks", RunInference(MaskModelHandler(cfg.masks)), cfg.masks.accelerator)
+def generate_masks(bundles: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:
+    handler = MaskModelHandler(GENERATE_MASKS, cfg.masks, cfg.beam.masks)
+    return _model_stage(bundles, GENERATE_MASKS, RunInference(handler), cfg.beam.masks.accelerator)
 
 
-def match_regions(bundles: beam.PCollection, cfg: Config) -> tuple[beam.PCollection, beam.PCollection]:
-    handler = MatchModelHandler(cfg.clip, cfg.matching)
-    return _model_stage(bundles, "MatchRegions", RunInference(handler), cfg.clip.accelerator)
+def match_regions(bundles: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:
+    handler = MatchModelHandler(MATCH_REGIONS, cfg.clip, cfg.matching, cfg.beam.matching)
+    return _model_stage(bundles, MATCH_REGIONS, RunInference(handler), cfg.beam.matching.accelerator)
 
 
 class _BuildHierarchy(beam.DoFn):
@@ -219,14 +231,12 @@ class _BuildHierarchy(beam.DoFn):
 
     def process(self, bundle: ImageBundle) -> Iterator[dict[str, Any]]:
         from ovlabel.engine.hierarchy import tree_of
+        from ovlabel.engine.layout import labels_row
 
         segments = tree_of(bundle.matches)
         self.segments.update(len(segments))
-        h, w = bundle.image.shape[:2]
-        yield {"image_id": bundle.image_id, "image_uri": bundle.record.image_uri, "width": int(w), "height": int(h),
-               "captions": list(bundle.record.captions), "scene": segments[0].label,
-               "segments": [s.to_row() for s in segments], "provenance": self.provenance}
+        yield labels_row(bundle.record, bundle.image.shape[:2], segments, self.provenance)
 
 
 def build_hierarchy(bundles: beam.PCollection, provenance: dict[str, str]) -> tuple[beam.PCollection, beam.PCollection]:
-    return bundles | _Stage("BuildHierarchy", _BuildHierarchy(provenance))
+    return bundles | _Stage(BUILD_HIERARCHY, _BuildHierarchy(provenance))

@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 from scipy.optimize import linear_sum_assignment
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.config import SamConfig
+from ovlabel.engine.masks.settings import SamConfig
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.masks.sam import SamReferenceGenerator
 from ovlabel.engine.masks.sam_batched import SamBatchedGenerator, make_random_sam_coherent
@@ -39,7 +39,7 @@ from ovlabel.engine.masks.sam_batched import SamBatchedGenerator, make_random_sa
 log = logging.getLogger("bench_sam")
 
 RANDOM_WEIGHT_THRESHOLDS = {"pred_iou_thresh": 0.01, "stability_score_thresh": 0.05}
-CONFIG_FLAGS = ("points_per_side", "points_per_batch", "image_batch_size", "pred_iou_thresh",
+CONFIG_FLAGS = ("points_per_side", "points_per_batch", "encoder_batch_size", "pred_iou_thresh",
                 "stability_score_thresh", "box_nms_thresh", "crop_n_layers", "crop_nms_thresh",
                 "crop_n_points_downscale_factor", "min_mask_region_area", "seed")
 

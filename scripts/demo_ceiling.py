@@ -29,7 +29,9 @@ import numpy as np
 
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.captions import get_parser
-from ovlabel.engine.config import Config, config_path, load_config
+from ovlabel.engine.config import Config
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.options import load_run_config as load_config
 from ovlabel.engine.demo.scenes import DemoScene, generate_scene
 from ovlabel.engine.demo.world import DEMO_SYNONYMS, demo_seeds
 from ovlabel.engine.evaluation import LabelMap

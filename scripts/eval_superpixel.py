@@ -25,7 +25,7 @@ from pycocotools import mask as mask_utils
 from skimage.segmentation import felzenszwalb
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.config import SuperpixelConfig
+from ovlabel.engine.masks.settings import SuperpixelConfig
 from ovlabel.engine.masks.superpixel import SuperpixelGenerator
 
 log = logging.getLogger("eval_superpixel")

@@ -63,7 +63,9 @@ import numpy as np
 import torch
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.config import CONFIG_DIR, Config, config_path, load_config
+from ovlabel.engine.config import Config
+from ovlabel.engine.shipped import CONFIG_DIR, config_path
+from ovlabel.pipelines.options import load_run_config as load_config
 from ovlabel.engine.crops import crop_image, crop_region
 from ovlabel.engine.demo.scenes import GENERATOR_VERSION, DemoScene, generate_scene
 from ovlabel.engine.demo.world import all_categories, category_words
@@ -223,7 +225,7 @@ def _add_proposals(scene: DemoScene, gt: list[dict[str, Any]], spec: DataSpec, v
 
 def _chunk_samples(args: tuple[DataSpec, Vocabulary, int, int]) -> Samples:
     """The samples of the scenes of seeds [start, stop)."""
-    from ovlabel.engine.config import SuperpixelConfig
+    from ovlabel.engine.masks.settings import SuperpixelConfig
 
     spec, vocab, start, stop = args
     generator = SuperpixelGenerator(SuperpixelConfig(**spec.superpixel))
@@ -612,7 +614,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def data_spec(cfg: Config, seeds: tuple[int, int], proposal_seeds: tuple[int, int], crop_size: int) -> DataSpec:
-    return DataSpec(seeds, proposal_seeds, cfg.demo.image_size if cfg.demo else 256, crop_size, cfg.clip.crop_mode,
+    return DataSpec(seeds, proposal_seeds, cfg.demo.image_size if cfg.demo else 256, crop_size, cfg.matching.crop_mode,
                     cfg.masks.superpixel.model_dump(mode="json"), PROPOSAL_MIN_AREA, 48, 48)
 
 

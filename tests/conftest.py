@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import Field
+
+from ovlabel.engine.errors import ConfigError
+from ovlabel.engine.masks import MASK_GENERATORS, GeneratorSpec, MaskBatch
+from ovlabel.engine.sections import Section
 
 CAPTIONS = [
     ["A red car parked on a street next to a tree.", "The car's wheel is black."],
@@ -56,3 +61,51 @@ def image_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def good_rows() -> list[dict[str, Any]]:
     return [{"image": f"images/img{i}.png", "captions": CAPTIONS[i], "image_id": f"img{i}"} for i in range(6)]
+
+
+class GridSettings(Section):
+    """A toy generator's settings: the image cut into ``cells`` x ``cells`` rectangles."""
+
+    cells: int = Field(2, ge=1)
+
+
+class GridGenerator:
+    """A toy :class:`MaskGenerator`: one mask per grid cell."""
+
+    name = "grid"
+
+    def __init__(self, settings: GridSettings) -> None:
+        self.cells = settings.cells
+
+    def generate(self, images: Sequence[np.ndarray], image_ids: Sequence[str]) -> list[MaskBatch]:
+        return [self._grid(image.shape[:2]) for image in images]
+
+    def _grid(self, size: tuple[int, int]) -> MaskBatch:
+        h, w = size
+        ys, xs = np.linspace(0, h, self.cells + 1).astype(int), np.linspace(0, w, self.cells + 1).astype(int)
+        masks = np.zeros((self.cells * self.cells, h, w), bool)
+        for k in range(self.cells * self.cells):
+            i, j = divmod(k, self.cells)
+            masks[k, ys[i]:ys[i + 1], xs[j]:xs[j + 1]] = True
+        return MaskBatch.from_masks(masks, source=f"grid:{self.cells}")
+
+    def describe(self) -> dict[str, object]:
+        return {"generator": self.name, "cells": self.cells}
+
+
+def _check(settings: GridSettings) -> None:
+    if settings.cells > 8:
+        raise ConfigError("masks.grid.cells over 8 makes masks too small to label; lower it")
+
+
+GRID = GeneratorSpec("grid", GridSettings, build=lambda settings, device: GridGenerator(settings), check=_check,
+                     source=lambda settings: f"grid:{settings.cells}",
+                     models=lambda settings: {"grid": {"cells": settings.cells}})
+
+
+@pytest.fixture
+def grid_generator(monkeypatch: pytest.MonkeyPatch) -> GeneratorSpec:
+    """A toy mask generator ('grid': the image cut into cells), registered for one test only: how a plug-in
+    generator is added without touching ovlabel."""
+    monkeypatch.setitem(MASK_GENERATORS, "grid", GRID)
+    return GRID

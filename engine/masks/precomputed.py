@@ -28,7 +28,8 @@ import fsspec
 import numpy as np
 import pyarrow.parquet as pq
 
-from ovlabel.engine.config import PrecomputedConfig
+from ovlabel.engine import layout
+from ovlabel.engine.masks.settings import PrecomputedConfig
 from ovlabel.engine.errors import ConfigError, InputError
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.schemas import KIND_KEY
@@ -46,6 +47,11 @@ def _filesystem(path: Optional[str]) -> tuple[fsspec.AbstractFileSystem, str]:
     if not fs.exists(root):
         raise ConfigError(f"masks.precomputed.path {path!r} does not exist; point it at the precomputed masks")
     return fs, root.rstrip("/") or "/"
+
+
+def check_precomputed(cfg: PrecomputedConfig) -> None:
+    """The preflight: the configured path is set and exists (raises the builder's own :class:`ConfigError`)."""
+    _filesystem(cfg.path)
 
 
 def _check_size(rles: Sequence[dict[str, Any]], image_size: tuple[int, int], image_id: str, where: str) -> None:
@@ -159,13 +165,6 @@ class _ShardSource:
         self._index: Optional[dict[str, list[tuple[str, int, int]]]] = None
         self._groups: OrderedDict[tuple[str, int], list[dict[str, Any]]] = OrderedDict()
 
-    def _files(self) -> list[str]:
-        if self.fs.isfile(self.root):
-            return [self.root]
-        labels = posixpath.join(self.root, "labels")
-        base = labels if self.fs.isdir(labels) else self.root
-        return sorted(p for p in self.fs.find(base) if p.endswith(".parquet"))
-
     def _open(self, path: str) -> pq.ParquetFile:
         return pq.ParquetFile(self.fs.open(path, "rb"))
 
@@ -177,7 +176,7 @@ class _ShardSource:
     def index(self) -> dict[str, list[tuple[str, int, int]]]:
         if self._index is None:
             self._index = {}
-            files = self._files()
+            files = layout.find_shards(self.fs, self.root, layout.LABELS)
             for path in files:
                 pf = self._open(path)
                 if not self._is_labels(pf):

@@ -14,7 +14,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import yaml
 
-from ovlabel.engine.config import CONFIG_DIR, SamConfig
+from ovlabel.engine.masks.settings import SamConfig
+from ovlabel.engine.shipped import shipped
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.masks.base import MaskGenerator
 from ovlabel.engine.masks.data import MaskBatch
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=1)
 def sam_architectures() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load((CONFIG_DIR / "models" / "sam.yaml").read_text())
+    return yaml.safe_load(shipped("models", "sam.yaml").read_text())
 
 
 def _arch(model_type: str) -> dict[str, Any]:
@@ -35,6 +36,15 @@ def _arch(model_type: str) -> dict[str, Any]:
     return archs[model_type]
 
 
+def check_sam_weights(cfg: SamConfig) -> None:
+    """Raise :class:`ModelWeightsError` naming the file to download when no checkpoint is configured."""
+    if cfg.checkpoint is None and not cfg.random_weights:
+        url = (sam_architectures().get(cfg.model_type) or {}).get("checkpoint_url")
+        name = url.rsplit("/", 1)[-1] if url else f"a {cfg.model_type} checkpoint"
+        raise ModelWeightsError(f"no SAM checkpoint configured; download {name}"
+                                f"{f' from {url}' if url else ''} and set masks.sam.checkpoint=/path/to/{name}")
+
+
 def build_sam_model(cfg: SamConfig, device: str = "cpu") -> tuple[Any, Optional[str]]:
     """(segment_anything Sam in eval mode on ``device``, checkpoint sha256 or None for random weights)."""
     import torch
@@ -42,11 +52,7 @@ def build_sam_model(cfg: SamConfig, device: str = "cpu") -> tuple[Any, Optional[
 
     arch = _arch(cfg.model_type)
     checkpoint_sha: Optional[str] = None
-    if cfg.checkpoint is None and not cfg.random_weights:
-        url = arch.get("checkpoint_url")
-        name = url.rsplit("/", 1)[-1] if url else f"a {cfg.model_type} checkpoint"
-        raise ModelWeightsError(f"no SAM checkpoint configured; download {name}"
-                                f"{f' from {url}' if url else ''} and set masks.sam.checkpoint=/path/to/{name}")
+    check_sam_weights(cfg)
     torch.manual_seed(cfg.seed)
     sam = _build_sam(arch["encoder_embed_dim"], arch["encoder_depth"], arch["encoder_num_heads"],
                      list(arch["encoder_global_attn_indexes"]), checkpoint=None)

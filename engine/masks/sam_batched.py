@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.config import SamConfig
+from ovlabel.engine.masks.settings import SamConfig
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.masks.sam import amg_kwargs, build_sam_model
 
@@ -548,7 +548,7 @@ class SamBatchedGenerator:
     def describe(self) -> dict[str, object]:
         return {"generator": self.name, "model_type": self.cfg.model_type,
                 "checkpoint_sha256": self.checkpoint_sha256, **amg_kwargs(self.cfg),
-                "image_batch_size": self.cfg.image_batch_size,
+                "image_batch_size": self.cfg.encoder_batch_size,
                 "precision": "bf16-autocast" if self.autocast else "fp32",
                 "attention": "sdpa" if self.sdpa else "exact"}
 
@@ -564,7 +564,7 @@ class SamBatchedGenerator:
         return jobs
 
     def _groups(self, jobs: Sequence[_Job]) -> Iterator[list[_Job]]:
-        step = self.cfg.image_batch_size
+        step = self.cfg.encoder_batch_size
         for s in range(0, len(jobs), step):
             yield list(jobs[s:s + step])
 

@@ -37,7 +37,7 @@ from skimage.color import rgb2hsv, rgb2lab
 from skimage.segmentation import felzenszwalb
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.config import SuperpixelConfig
+from ovlabel.engine.masks.settings import SuperpixelConfig
 from ovlabel.engine.errors import InputError
 from ovlabel.engine.masks.data import MaskBatch
 

@@ -8,7 +8,7 @@ import yaml
 
 from ovlabel.engine import captions as captions_mod
 from ovlabel.engine.captions import CaptionParser, RuleLemmas, load_spacy, parse_caption, parse_captions
-from ovlabel.engine.config import CONFIG_DIR
+from ovlabel.engine.shipped import CONFIG_DIR
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.records import CaptionParse, Noun
 from ovlabel.engine.vocab import VOCAB_DIR, is_part_of, is_scene, load_vocab, parts_of

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from ovlabel.engine.config import OVSEG_TEMPLATES, Config, MatchingConfig, config_path, load_config, parse_override
+from ovlabel.engine.config import OVSEG_TEMPLATES, Config, MatchingConfig, load_config, parse_override
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.options import RunConfig, load_run_config
 from ovlabel.engine.errors import ConfigError
 
 
@@ -17,9 +19,9 @@ def test_defaults_follow_sam_and_ovseg() -> None:
 
 def test_precedence_cli_over_file_over_defaults(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("masks:\n  batch_size: 3\n  sam:\n    points_per_side: 16\n")
-    cfg = load_config(path, ["masks.batch_size=7"])
-    assert cfg.masks.batch_size == 7  # CLI beats file
+    path.write_text("masks:\n  device: cuda\n  sam:\n    points_per_side: 16\n")
+    cfg = load_config(path, ["masks.device=cpu"])
+    assert cfg.masks.device == "cpu"  # CLI beats file
     assert cfg.masks.sam.points_per_side == 16  # file beats default
     assert cfg.masks.sam.pred_iou_thresh == 0.88  # default
 
@@ -34,8 +36,8 @@ def test_unknown_key_is_named(tmp_path: Path) -> None:
 
 
 def test_bad_values_and_files_are_one_readable_line(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="masks.batch_size"):
-        load_config(None, ["masks.batch_size=0"])
+    with pytest.raises(ConfigError, match="masks.sam.points_per_side"):
+        load_config(None, ["masks.sam.points_per_side=0"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
@@ -43,7 +45,7 @@ def test_bad_values_and_files_are_one_readable_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
     with pytest.raises(ConfigError, match="key=value"):
-        parse_override("masks.batch_size")
+        parse_override("masks.device")
 
 
 def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
@@ -60,7 +62,7 @@ def test_override_values_are_typed() -> None:
 
 @pytest.mark.parametrize("name", ["default.yaml", "tiny.yaml"])
 def test_shipped_configs_validate(name: str) -> None:
-    assert isinstance(load_config(config_path(name)), Config)
+    assert isinstance(load_run_config(config_path(name)), RunConfig)
 
 
 def test_part_area_fraction_falls_back_to_the_object_floor() -> None:

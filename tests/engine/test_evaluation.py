@@ -12,6 +12,7 @@ import pytest
 
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.evaluation import (
+    COMMON_SYNONYMS,
     EvaluationError,
     LabelMap,
     evaluate,
@@ -21,8 +22,11 @@ from ovlabel.engine.evaluation import (
     parse_ground_truth,
     plural,
 )
+from ovlabel.engine.demo.world import DEMO_SYNONYMS
 from ovlabel.pipelines.cli import main
 from ovlabel.schemas import LABELS_SCHEMA
+
+SYNONYMS = {**COMMON_SYNONYMS, **DEMO_SYNONYMS}  # what `ovlabel eval` maps labels through
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 H, W = 40, 60
@@ -82,7 +86,7 @@ def rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    return evaluate_rows(rows(), parse_ground_truth(coco()), 0.5)
+    return evaluate_rows(rows(), parse_ground_truth(coco()), 0.5, SYNONYMS)
 
 
 def test_object_precision_recall_and_iou(report: dict[str, Any]) -> None:
@@ -100,7 +104,7 @@ def test_part_level_and_threshold(report: dict[str, Any]) -> None:
     part = report["levels"]["part"]
     assert (part["tp"], part["fp"], part["fn"]) == (1, 1, 0)
     assert part["mean_iou"] == pytest.approx(0.5)
-    strict = evaluate_rows(rows(), parse_ground_truth(coco()), 0.75)["levels"]["part"]
+    strict = evaluate_rows(rows(), parse_ground_truth(coco()), 0.75, SYNONYMS)["levels"]["part"]
     assert (strict["tp"], strict["fp"], strict["fn"]) == (0, 2, 1)
 
 
@@ -158,9 +162,9 @@ def write_run(folder: Path) -> Path:
 
 def test_evaluate_reads_shards_and_cli_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gt = write_run(tmp_path / "run")
-    rep = evaluate(str(tmp_path / "run"), str(gt))
+    rep = evaluate(str(tmp_path / "run"), str(gt), synonyms=SYNONYMS)
     assert rep["levels"]["object"]["tp"] == 2
-    assert evaluate(str(tmp_path / "run" / "labels"), str(gt))["levels"] == rep["levels"]
+    assert evaluate(str(tmp_path / "run" / "labels"), str(gt), synonyms=SYNONYMS)["levels"] == rep["levels"]
     text = format_report(rep)
     assert "object  P  40.0  R  50.0" in text and "scene   accuracy  66.7" in text
     out = tmp_path / "report.json"

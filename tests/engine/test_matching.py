@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from ovlabel.engine import clip as clip_module
-from ovlabel.engine.config import ClipConfig, MatchingConfig, config_path
+from ovlabel.engine.config import ClipConfig, MatchingConfig
+from ovlabel.engine.shipped import config_path
 from ovlabel.engine.crops import crop_image, crop_region
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.matching import (ImageInput, RegionMatcher, containment, dilate, label_image,
@@ -509,7 +510,7 @@ def test_match_records_are_matches() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_clip() -> clip_module.OpenClipEmbedder:
-    from ovlabel.engine.config import load_config
+    from ovlabel.pipelines.options import load_run_config as load_config
 
     cfg = load_config(config_path("tiny.yaml")).clip
     return clip_module.OpenClipEmbedder(cfg, "cpu")

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ovlabel.engine.config import config_path, load_config
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.options import load_run_config as load_config
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.preflight import preflight
 

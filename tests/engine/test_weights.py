@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ovlabel.engine.config import ClipConfig, SamConfig
+from ovlabel.engine.config import ClipConfig
+from ovlabel.engine.masks.settings import SamConfig
 from ovlabel.engine.errors import ModelWeightsError
 from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
 

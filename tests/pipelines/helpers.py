@@ -11,7 +11,8 @@ from typing import Any, Iterator, Sequence
 
 import pyarrow.parquet as pq
 
-from ovlabel.engine.config import Config, config_path, load_config
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.options import RunConfig, load_run_config
 
 # Extra overrides every pipeline test run uses on top of configs/tiny.yaml (none: the defaults, batched SAM).
 TINY_OVERRIDES: tuple[str, ...] = ()
@@ -19,8 +20,8 @@ TINY_OVERRIDES: tuple[str, ...] = ()
 FAST_MASKS = ("masks.generator=superpixel", "masks.superpixel.max_proposals=24")
 
 
-def tiny_config(*overrides: str) -> Config:
-    return load_config(config_path("tiny.yaml"), [*TINY_OVERRIDES, *overrides])
+def tiny_config(*overrides: str) -> RunConfig:
+    return load_run_config(config_path("tiny.yaml"), [*TINY_OVERRIDES, *overrides])
 
 
 def read_rows(output: Path, kind: str) -> list[dict[str, Any]]:

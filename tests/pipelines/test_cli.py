@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ovlabel.engine.config import config_path
+from ovlabel.engine.shipped import config_path
 from ovlabel.pipelines.cli import main, split_extra
 
 
@@ -37,5 +37,5 @@ def test_missing_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_extra_arguments_split_into_overrides_and_beam_options() -> None:
-    assert split_extra(["masks.batch_size=2", "--runner=PortableRunner", "--job_endpoint=localhost:1"]) == (
-        ["masks.batch_size=2"], ["--runner=PortableRunner", "--job_endpoint=localhost:1"])
+    assert split_extra(["beam.masks.images_per_batch=2", "--runner=PortableRunner", "--job_endpoint=localhost:1"]) == (
+        ["beam.masks.images_per_batch=2"], ["--runner=PortableRunner", "--job_endpoint=localhost:1"])

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ovlabel.engine.config import DemoConfig, config_path, load_config
+from ovlabel.engine.config import DemoConfig
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.options import load_run_config
 from ovlabel.engine.demo.world import DEMO_SYNONYMS, category_words, demo_dir, ensure_demo_manifest
 from ovlabel.engine.weights import resolve_checkpoint
 from ovlabel.pipelines.cli import main
@@ -41,7 +43,7 @@ def test_caption_words_name_their_categories() -> None:
 
 def test_shipped_checkpoint_resolves_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    clip = load_config(config_path("demo.yaml")).clip
+    clip = load_run_config(config_path("demo.yaml")).clip
     assert clip.checkpoint and not Path(clip.checkpoint).is_absolute()
     path = resolve_checkpoint(clip.checkpoint, "clip.checkpoint", clip.checkpoint_sha256)
     assert path.is_file() and path.stat().st_size < 10_000_000
@@ -53,7 +55,7 @@ def test_demo_run_labels_scenes_and_passes_the_quality_floor(tmp_path: Path, cap
     overrides = ["demo.num_images=12", f"demo.cache_dir={cache}"]
     assert main(["run", "--config", str(config_path("demo.yaml")), "--output", str(out), *overrides]) == 0
     assert f"{out}/labels/" in capsys.readouterr().out
-    gt = demo_dir(load_config(config_path("demo.yaml"), overrides).demo) / "instances.json"
+    gt = demo_dir(load_run_config(config_path("demo.yaml"), overrides).demo) / "instances.json"
     report_path = tmp_path / "report.json"
     assert main(["eval", "--labels", str(out), "--gt", str(gt), "--json", str(report_path)]) == 0
     report = json.loads(report_path.read_text())

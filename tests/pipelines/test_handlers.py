@@ -6,10 +6,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ovlabel.engine.config import ClipConfig, MasksConfig, MatchingConfig
+from ovlabel.engine.config import ClipConfig, MatchingConfig
+from ovlabel.engine.masks import MasksConfig
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
+from ovlabel.pipelines.options import StageOptions
+from ovlabel.pipelines.stages import GENERATE_MASKS, MATCH_REGIONS
 
 
 def _bundle(i: int, shape: tuple[int, ...] = (8, 8, 3)) -> ImageBundle:
@@ -31,14 +34,15 @@ class _Picky:
 
 
 def test_handlers_pickle_small_and_load_nothing_in_init() -> None:
-    handler = MaskModelHandler(MasksConfig(generator="sam"))
+    handler = MaskModelHandler(GENERATE_MASKS, MasksConfig(generator="sam"), StageOptions())
     assert len(pickle.dumps(handler)) < 20_000
-    assert len(pickle.dumps(MatchModelHandler(ClipConfig(), MatchingConfig()))) < 20_000
+    assert len(pickle.dumps(MatchModelHandler(MATCH_REGIONS, ClipConfig(), MatchingConfig(), StageOptions()))) < 20_000
 
 
 def test_a_bad_image_fails_alone() -> None:
     batch = [_bundle(0), _bundle(1, (8, 8, 2)), _bundle(2)]
-    results = list(MaskModelHandler(MasksConfig(generator="superpixel")).run_inference(batch, _Picky()))
+    handler = MaskModelHandler(GENERATE_MASKS, MasksConfig(generator="superpixel"), StageOptions())
+    results = list(handler.run_inference(batch, _Picky()))
     assert [type(r).__name__ for r in results] == ["ImageBundle", "ErrorRecord", "ImageBundle"]
     error = results[1]
     assert isinstance(error, ErrorRecord) and error.stage == "GenerateMasks" and "expected (H, W, 3)" in error.message
@@ -46,8 +50,10 @@ def test_a_bad_image_fails_alone() -> None:
 
 
 def test_batching_and_sizing() -> None:
-    handler = MaskModelHandler(MasksConfig(generator="sam", batch_size=3, accelerator="type:nvidia-l4;count:1"))
+    options = StageOptions(images_per_batch=3, accelerator="type:nvidia-l4;count:1")
+    handler = MaskModelHandler(GENERATE_MASKS, MasksConfig(generator="sam"), options)
     assert handler.batch_elements_kwargs()["max_batch_size"] == 3
     assert handler.get_num_bytes([_bundle(0), _bundle(1)]) == 2 * 8 * 8 * 3
     assert handler.share_model_across_processes()
-    assert not MaskModelHandler(MasksConfig(generator="superpixel", device="cpu")).share_model_across_processes()
+    superpixel = MaskModelHandler(GENERATE_MASKS, MasksConfig(generator="superpixel", device="cpu"), options)
+    assert not superpixel.share_model_across_processes()  # the registry says superpixel wants no accelerator

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ovlabel.engine.config import Config, config_path
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.options import RunConfig
 from ovlabel.pipelines.pipeline import run
 from tests.conftest import CAPTIONS, draw_scene, write_manifest
 from tests.pipelines.helpers import FAST_MASKS, TINY_OVERRIDES, comparable, read_rows, tiny_config
@@ -21,7 +22,7 @@ from tests.pipelines.helpers import FAST_MASKS, TINY_OVERRIDES, comparable, read
 pytestmark = pytest.mark.slow
 
 
-def _cfg() -> Config:
+def _cfg() -> RunConfig:
     return tiny_config(*FAST_MASKS)
 
 

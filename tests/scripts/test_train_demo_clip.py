@@ -25,7 +25,8 @@ def train() -> ModuleType:
 
 
 def test_samples_are_the_same_whatever_the_worker_count(train: ModuleType) -> None:
-    from ovlabel.engine.config import config_path, load_config
+    from ovlabel.engine.shipped import config_path
+    from ovlabel.pipelines.options import load_run_config as load_config
 
     cfg = load_config(config_path("demo.yaml"))
     vocab = train.Vocabulary.build(cfg.matching.background_labels)

@@ -1,7 +1,8 @@
 """The demo config's word lists agree with the demo world they describe."""
 from __future__ import annotations
 
-from ovlabel.engine.config import config_path, load_config
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.options import load_run_config as load_config
 from ovlabel.engine.demo.objects import OBJECT_PARTS
 from ovlabel.engine.demo.world import DEMO_SYNONYMS
 from ovlabel.engine.vocab import part_lexicon

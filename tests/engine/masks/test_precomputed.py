@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.config import MasksConfig, PrecomputedConfig
+from ovlabel.engine.masks import MasksConfig
+from ovlabel.engine.masks.settings import PrecomputedConfig
 from ovlabel.engine.errors import ConfigError, InputError
 from ovlabel.engine.masks import build_mask_generator
 from ovlabel.engine.masks.base import MaskGenerator

@@ -16,7 +16,8 @@ from PIL import Image, ImageDraw
 from scipy.optimize import linear_sum_assignment
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.config import MasksConfig, SamConfig
+from ovlabel.engine.masks import MasksConfig
+from ovlabel.engine.masks.settings import SamConfig
 from ovlabel.engine.masks import build_mask_generator
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.masks.sam import SamReferenceGenerator
@@ -32,7 +33,7 @@ from ovlabel.engine.masks.sam_batched import (
 
 LOW_THRESHOLDS: dict[str, Any] = dict(
     model_type="vit_tiny", random_weights=True, seed=0, points_per_side=3, points_per_batch=5,
-    pred_iou_thresh=0.01, stability_score_thresh=0.05, box_nms_thresh=0.95, image_batch_size=2,
+    pred_iou_thresh=0.01, stability_score_thresh=0.05, box_nms_thresh=0.95, encoder_batch_size=2,
 )
 
 
@@ -113,7 +114,7 @@ def test_matches_segment_anything(pair: tuple[SamReferenceGenerator, SamBatchedG
 
 def test_crop_layers_match_segment_anything() -> None:
     cfg = SamConfig(**{**LOW_THRESHOLDS, "crop_n_layers": 1, "points_per_side": 2, "stability_score_thresh": 0.01,
-                       "image_batch_size": 3})  # 5 encoder inputs: batches of 3 and 2
+                       "encoder_batch_size": 3})  # 5 encoder inputs: batches of 3 and 2
     ref, ours = _pair(cfg)
     [expected], [got] = ref.generate([CROP_SCENE]), ours.generate([CROP_SCENE])
     whole = np.all(expected.crop_boxes == [0, 0, 256, 192], axis=1)

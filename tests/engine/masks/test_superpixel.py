@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.config import MasksConfig, SuperpixelConfig
+from ovlabel.engine.masks import MasksConfig
+from ovlabel.engine.masks.settings import SuperpixelConfig
 from ovlabel.engine.errors import InputError
 from ovlabel.engine.masks import build_mask_generator
 from ovlabel.engine.masks.base import MaskGenerator

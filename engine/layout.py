@@ -1,0 +1,87 @@
+"""The output folder's layout, in one place: where a run's shards live, how a labels row is built,
+and how rows are read back (the writer, ``OutputDir``, precomputed masks and evaluation use it).
+
+Layout of an output folder ``DIR``::
+
+    labels/part-SSSSS-of-NNNNN.parquet   labelled images (ovlabel.schemas.LABELS_SCHEMA)
+    errors/part-SSSSS-of-NNNNN.parquet   failed inputs (ovlabel.schemas.ERRORS_SCHEMA)
+    run.json                             config, counts, metrics, versions, checkpoint hashes
+    _staging/<run_id>/                   a running pipeline writes here; shards move to labels/ and
+                                         errors/ only when it has finished
+
+A *location* of shards (what readers take) is an output folder, one of its ``labels/`` or
+``errors/`` folders, or one shard file; local paths and fsspec URIs alike.
+"""
+from __future__ import annotations
+
+import posixpath
+from typing import Any, Optional, Sequence
+
+import fsspec
+
+from ovlabel.engine.records import InputRecord, Segment
+from ovlabel.schemas import SCHEMAS
+
+LABELS = "labels"
+ERRORS = "errors"
+KINDS = tuple(SCHEMAS)  # (LABELS, ERRORS): one folder each
+STAGING = "_staging"
+RUN_INFO = "run.json"
+SHARD_NAME = "part"
+SHARD_SUFFIX = ".parquet"
+
+
+def shard_prefix(folder: str, kind: str) -> str:
+    """What the writer names ``kind``'s shards under ``folder`` by (``<prefix>-SSSSS-of-NNNNN.parquet``)."""
+    return posixpath.join(folder, kind, SHARD_NAME)
+
+
+def shards_in(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
+    """The shard files directly in ``folder`` (a path of ``fs``), sorted."""
+    return sorted(fs.glob(posixpath.join(folder, f"*{SHARD_SUFFIX}")))
+
+
+def find_shards(fs: fsspec.AbstractFileSystem, path: str, kind: str = LABELS) -> list[str]:
+    """The ``kind`` shards at a location (see the module docstring); [] when there are none."""
+    if path.endswith(SHARD_SUFFIX) and fs.isfile(path):
+        return [path]
+    folder = posixpath.join(path, kind)
+    return shards_in(fs, folder if fs.isdir(folder) else path)
+
+
+def open_location(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """(filesystem, path) of a local path or fsspec URI."""
+    fs, _, (path,) = fsspec.get_fs_token_paths(location)
+    return fs, path.rstrip("/") or "/"
+
+
+def read_rows(fs: fsspec.AbstractFileSystem, files: Sequence[str],
+              columns: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
+    """The rows of shard ``files`` as dicts (only ``columns`` when given), in file order."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for path in files:
+        with fs.open(path, "rb") as fh:
+            rows.extend(pq.read_table(fh, columns=None if columns is None else list(columns)).to_pylist())
+    return rows
+
+
+def read_column(fs: fsspec.AbstractFileSystem, files: Sequence[str], column: str) -> list[Any]:
+    """One column of shard ``files``, in file order."""
+    import pyarrow.parquet as pq
+
+    values: list[Any] = []
+    for path in files:
+        with fs.open(path, "rb") as fh:
+            values.extend(pq.read_table(fh, columns=[column]).column(column).to_pylist())
+    return values
+
+
+def labels_row(record: InputRecord, image_size: tuple[int, int], segments: Sequence[Segment],
+               provenance: dict[str, str]) -> dict[str, Any]:
+    """One labels row (:data:`ovlabel.schemas.LABELS_SCHEMA`): an image's tree, root first."""
+    h, w = image_size
+    return {"image_id": record.image_id, "image_uri": record.image_uri, "width": int(w), "height": int(h),
+            "captions": list(record.captions), "scene": segments[0].label,
+            "segments": [s.to_row() for s in segments], "provenance": provenance}

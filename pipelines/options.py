@@ -1,0 +1,53 @@
+"""How a run is deployed on Beam: the config sections the pipeline owns, on top of the engine's.
+
+``beam.masks`` / ``beam.matching``: images per RunInference call of the two model stages and the
+accelerator resource hint of their workers (Dataflow: ``type:nvidia-l4;count:1;install-nvidia-driver``);
+``output``: how the shards are written. :func:`load_run_config` reads a whole config file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Optional, Sequence
+
+from pydantic import Field
+
+from ovlabel.engine.config import Config, load_config
+from ovlabel.engine.sections import Section
+
+
+class StageOptions(Section):
+    """One model stage's workers."""
+
+    images_per_batch: int = Field(4, ge=1, description="images per RunInference batch")
+    accelerator: Optional[str] = Field(None, description="Beam resource hint for this stage's workers")
+
+
+class BeamOptions(Section):
+    masks: StageOptions = StageOptions()
+    matching: StageOptions = StageOptions()
+
+
+class OutputOptions(Section):
+    num_shards: int = Field(4, ge=1)
+    compression: str = "zstd"
+    rows_per_row_group: int = Field(16, ge=1)
+
+
+class RunConfig(Config):
+    """A whole run: the engine's settings plus how Beam deploys them."""
+
+    renamed_keys: ClassVar[dict[str, str]] = {
+        **Config.renamed_keys,
+        "masks.batch_size": "beam.masks.images_per_batch",
+        "masks.accelerator": "beam.masks.accelerator",
+        "clip.image_batch_size": "beam.matching.images_per_batch",
+        "clip.accelerator": "beam.matching.accelerator",
+    }
+
+    beam: BeamOptions = BeamOptions()
+    output: OutputOptions = OutputOptions()
+
+
+def load_run_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Defaults < YAML file < ``key=value`` overrides, for a whole run (see :func:`ovlabel.engine.config.load_config`)."""
+    return load_config(path, overrides, schema=RunConfig)

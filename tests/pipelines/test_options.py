@@ -1,0 +1,45 @@
+"""The pipeline's own config sections (beam, output) on top of the engine's, and renamed keys."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ovlabel.engine.config import Config, load_config
+from ovlabel.engine.errors import ConfigError
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.options import RunConfig, load_run_config
+
+
+def test_precedence_cli_over_file_over_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("beam:\n  masks:\n    images_per_batch: 3\n    accelerator: 'type:nvidia-l4;count:1'\n")
+    cfg = load_run_config(path, ["beam.masks.images_per_batch=7"])
+    assert cfg.beam.masks.images_per_batch == 7  # CLI beats file
+    assert cfg.beam.masks.accelerator == "type:nvidia-l4;count:1"  # file beats default
+    assert cfg.beam.matching.images_per_batch == 4 and cfg.output.num_shards == 4  # defaults
+
+
+@pytest.mark.parametrize("old", sorted(RunConfig.renamed_keys))
+def test_a_renamed_key_names_its_new_name_in_files_and_overrides(tmp_path: Path, old: str) -> None:
+    new = RunConfig.renamed_keys[old]
+    path = tmp_path / "c.yaml"
+    *sections, leaf = old.split(".")
+    text = "".join(f"{'  ' * i}{s}:\n" for i, s in enumerate(sections)) + f"{'  ' * len(sections)}{leaf}: 1\n"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"'{old}' in .*c.yaml is now '{new}'"):
+        load_run_config(path)
+    with pytest.raises(ConfigError, match=f"'{old}' .* is now '{new}'"):
+        load_run_config(None, [f"{old}=1"])
+
+
+def test_the_engine_config_knows_nothing_of_deployment() -> None:
+    assert not set(Config.model_fields) & {"beam", "output"}
+    with pytest.raises(ConfigError, match="unknown config key 'beam'"):
+        load_config(None, ["beam.masks.images_per_batch=2"])
+    assert set(Config.renamed_keys) < set(RunConfig.renamed_keys)
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "demo.yaml", "tiny.yaml"])
+def test_shipped_configs_use_no_renamed_key(name: str) -> None:
+    assert isinstance(load_run_config(config_path(name)), RunConfig)
