@@ -1,10 +1,12 @@
-"""Helpers for caption tests: parse a caption (checking every phrase is its span) and look nouns up."""
+"""Helpers for caption tests: parse a caption (checking every phrase is its span), look nouns up, read a doc."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from ovlabel.engine.captions import CaptionParser
+from ovlabel.engine.captions.lemmas import Names
 from ovlabel.engine.records import CaptionParse, Noun
+from ovlabel.engine.vocab import load_vocab
 
 
 def parse(parser: CaptionParser, text: str) -> CaptionParse:
@@ -40,3 +42,13 @@ def assert_object(result: CaptionParse, lemma: str) -> Noun:
     assert found.level == "object" and found.parent is None, found
     return found
 
+
+
+def spacy_lemma(token: Any) -> str:
+    """The lemma spaCy's own lemmatiser gave the token (what the parser's rule lemmas reproduce)."""
+    return token.lemma_.lower()
+
+
+def names_of(nlp: Any, text: str) -> Names:
+    """The :class:`Names` of ``text`` parsed by the full pipeline ``nlp``."""
+    return Names(list(nlp(text)), load_vocab(), spacy_lemma)

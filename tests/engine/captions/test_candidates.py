@@ -1,12 +1,13 @@
 """Candidates: which words are nouns, which are dropped, counts, scenes and words the tagger misread."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 
 from ovlabel.engine.captions import CaptionParser, parse_caption
-from tests.engine.captions.helpers import assert_object, lemmas, noun, parse
+from ovlabel.engine.captions.candidates import Quantities, find_candidates, is_noun_tag
+from tests.engine.captions.helpers import assert_object, lemmas, names_of, noun, parse
 
 
 @pytest.mark.parametrize("text, kept, dropped", [
@@ -124,3 +125,24 @@ def test_emoji_and_symbols_are_not_nouns() -> None:
     lemmas = [n.lemma for n in parse_caption("A dog 🐶 on a beach 🌊.").nouns]
     assert "dog" in lemmas and all(any(ch.isalpha() for ch in lemma) for lemma in lemmas)
 
+
+
+def test_quantities_count_the_noun_after_of(nlp: Any) -> None:
+    names = names_of(nlp, "Two pairs of skis stuck in the snow.")
+    quantities = Quantities(names)
+    assert quantities.heads == {1} and quantities.counts == {3: 4}
+    assert quantities.through(names.tokens[1]).i == 3 and quantities.through(names.tokens[7]).i == 7
+    assert [(c.token.i, c.lemma, c.level) for c in find_candidates(names, quantities)] == [(3, "ski", "object"),
+                                                                                           (7, "snow", "object")]
+
+
+def test_candidates_keep_multiword_names_and_scenes(nlp: Any) -> None:
+    names = names_of(nlp, "A yellow fire hydrant in a living room.")
+    found = find_candidates(names, Quantities(names))
+    assert [(c.lemma, c.level, c.host is c.token, c.whole) for c in found] == [
+        ("fire hydrant", "object", True, None), ("living room", "scene", True, None)]
+
+
+def test_noun_tags_need_letters(nlp: Any) -> None:
+    doc = nlp("A dog 🐶 on a beach.")
+    assert [t.text for t in doc if is_noun_tag(t)] == ["dog", "beach"]

@@ -1,10 +1,12 @@
 """Lemmas and names: multiword names kept whole, plurals lemmatised, the rule lemmatiser matching spaCy's."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ovlabel.engine.captions import CaptionParser, RuleLemmas, load_spacy
-from tests.engine.captions.helpers import lemmas, noun, parse
+from tests.engine.captions.helpers import lemmas, names_of, noun, parse
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -41,3 +43,16 @@ def test_rule_lemmas_match_spacy_lemmatizer() -> None:
     assert len(checked) > 15
     assert [rule(word, tag) for word, tag, _ in checked] == [lemma for _, _, lemma in checked]
 
+
+
+def test_names_join_multiword_names_ending_on_any_tag(nlp: Any) -> None:
+    names = names_of(nlp, "A yellow fire hydrant next to a stop sign.")  # 'hydrant' tagged as an adverb
+    assert names.multiword == {3: (2, "fire hydrant"), 8: (7, "stop sign")}
+    assert names.inside == {2, 7}
+    assert [names.name_start(i) for i in (3, 8, 1)] == [2, 7, 1]
+    assert names.lemma(names.tokens[3]) == "fire hydrant" and names.base_lemma(names.tokens[3]) == "hydrant"
+
+
+def test_names_take_the_vocabulary_spelling(nlp: Any) -> None:
+    names = names_of(nlp, "A pair of scissors and some cookies.")  # spaCy: 'scissor', 'cooky'
+    assert [names.base_lemma(names.tokens[i]) for i in (3, 6)] == ["scissors", "cookie"]

@@ -1,10 +1,15 @@
 """Phrase spans and attributes: what words a noun's phrase covers, and its colour and size adjectives."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ovlabel.engine.captions import CaptionParser
-from tests.engine.captions.helpers import assert_part, lemmas, noun, parse
+from ovlabel.engine.captions.candidates import Quantities, find_candidates
+from ovlabel.engine.captions.phrases import Phrases, modifies, plural
+from ovlabel.engine.captions.wholes import link_wholes
+from tests.engine.captions.helpers import assert_part, lemmas, names_of, noun, parse
 
 
 def test_listed_parts_keep_their_own_colours(parser: CaptionParser) -> None:
@@ -64,3 +69,20 @@ def test_phrases_drop_determiners_and_possessors(parser: CaptionParser) -> None:
     result = parse(parser, "The big dog's red collar and all the small toys.")
     assert [n.phrase for n in result.nouns] == ["big dog", "red collar", "small toys"]
 
+
+
+def test_phrases_read_spans_attributes_and_plurals_of_linked_candidates(nlp: Any) -> None:
+    names = names_of(nlp, "A bike with white handles parked by a wall.")
+    quantities = Quantities(names)
+    cands = find_candidates(names, quantities)
+    link_wholes(cands, names, quantities)
+    phrases = Phrases(names, {c.token.i for c in cands})
+    assert [phrases.char_span(c) for c in cands] == [(2, 6), (12, 25), (38, 42)]
+    assert [phrases.attributes(c) for c in cands] == [(), ("white",), ()]
+    assert [plural(c) for c in cands] == [False, True, False]
+
+
+def test_modifier_links_only_reach_the_head(nlp: Any) -> None:
+    doc = nlp("A black and white cat sleeping on a large red bed.")
+    assert modifies(doc[1], {4}) and modifies(doc[3], {4}) and modifies(doc[9], {10})
+    assert not modifies(doc[5], {4}) and not modifies(doc[9], {4})

@@ -1,10 +1,14 @@
 """Part–whole links: possessives, 'of', 'with', 'have', compounds, pronouns and listed parts (COCO-style captions)."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ovlabel.engine.captions import CaptionParser
-from tests.engine.captions.helpers import assert_object, assert_part, lemmas, noun, parse, whole_of
+from ovlabel.engine.captions.candidates import Quantities, find_candidates
+from ovlabel.engine.captions.wholes import first_conjunct, have_owners, link_wholes, with_hosts
+from tests.engine.captions.helpers import assert_object, assert_part, lemmas, names_of, noun, parse, whole_of
 
 
 @pytest.mark.parametrize("text, part, whole", [
@@ -97,3 +101,28 @@ def test_part_noun_without_a_whole_is_an_object(parser: CaptionParser) -> None:
     assert_object(result, "hand")
     assert_object(result, "pizza")
 
+
+
+def test_with_on_a_verb_offers_its_objects_then_its_subject(nlp: Any) -> None:
+    doc = nlp("A man riding a horse with a long mane.")
+    assert [t.text for t in with_hosts(doc[8])] == ["horse", "man"]
+    assert with_hosts(doc[4]) == [] and have_owners(doc[8]) == []
+
+
+def test_have_offers_its_subject_then_the_noun_after_of(nlp: Any) -> None:
+    doc = nlp("One of the cars has black wheels.")
+    assert [t.text for t in have_owners(doc[6])] == ["One", "cars"]
+
+
+def test_a_conjunct_shares_the_first_ones_wholes(nlp: Any) -> None:
+    doc = nlp("The head and tail of a dog.")
+    assert first_conjunct(doc[3]).text == "head" and first_conjunct(doc[1]).text == "head"
+
+
+def test_link_wholes_sets_token_indices_and_levels(nlp: Any) -> None:
+    names = names_of(nlp, "The head and tail of a dog.")
+    quantities = Quantities(names)
+    cands = find_candidates(names, quantities)
+    link_wholes(cands, names, quantities)
+    assert [(c.lemma, c.level, c.whole) for c in cands] == [("head", "part", 6), ("tail", "part", 6),
+                                                            ("dog", "object", None)]
