@@ -13,7 +13,8 @@ class ManyCaptionParser(Protocol):
     def parse_many(self, texts: Sequence[str]) -> list[CaptionParse]: ...
 
 
-def parse_record_captions(parser: ManyCaptionParser, captions: Sequence[str], max_chars: int) -> tuple[CaptionParse, ...]:
+def parse_record_captions(parser: ManyCaptionParser, captions: Sequence[str],
+                          max_chars: int) -> tuple[CaptionParse, ...]:
     """One parse per caption, in order (blank ones included), for a row that has at least one
     non-blank caption, none over ``max_chars`` characters, and a noun in some caption; else
     :class:`CaptionError` says which rule the row breaks."""
