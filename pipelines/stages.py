@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
-from ovlabel.engine.errors import CaptionError
+from ovlabel.engine.captions import parse_record_captions
 from ovlabel.engine.manifest import RawRow, read_rows, to_record
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
@@ -161,16 +161,7 @@ class _ParseCaptions(beam.DoFn):
         self._parser = CaptionParser(self.spacy_model, self.batch_size)
 
     def process(self, record: InputRecord) -> Iterator[ImageBundle]:
-        captions = [c for c in record.captions if c.strip()]
-        if not captions:
-            raise CaptionError("all captions are empty; give the row at least one non-empty caption")
-        longest = max(len(c) for c in captions)
-        if longest > self.max_chars:
-            raise CaptionError(f"a caption has {longest} characters, over captions.max_chars={self.max_chars}")
-        parses = tuple(self._parser.parse_many(list(record.captions)))
-        if not any(p.nouns for p in parses):
-            raise CaptionError("no nouns found in any caption; nothing to label")
-        yield ImageBundle(record=record, parses=parses)
+        yield ImageBundle(record=record, parses=parse_record_captions(self._parser, record.captions, self.max_chars))
 
 
 class _LoadImages(beam.DoFn):

@@ -8,7 +8,8 @@ import pytest
 from ovlabel.engine.shipped import config_path
 from ovlabel.pipelines.options import load_run_config as load_config
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
-from ovlabel.engine.preflight import preflight
+from ovlabel.engine.captions import missing_model_error
+from ovlabel.engine.preflight import check_spacy_model, preflight
 
 
 def test_demo_config_passes() -> None:
@@ -27,3 +28,9 @@ def test_missing_clip_checkpoint_names_the_key(tmp_path: Path) -> None:
     cfg = load_config(config_path("demo.yaml"), [f"clip.checkpoint={tmp_path / 'clip.safetensors'}"])
     with pytest.raises(ModelWeightsError, match="clip.checkpoint"):
         preflight(cfg)
+
+
+def test_missing_spacy_model_has_the_loaders_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        check_spacy_model("not_a_spacy_model")
+    assert str(err.value) == str(missing_model_error("not_a_spacy_model"))

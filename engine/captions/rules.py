@@ -1,0 +1,30 @@
+"""A record's captions: the rules a row's captions must meet before and after parsing."""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from ovlabel.engine.errors import CaptionError
+from ovlabel.engine.records import CaptionParse
+
+
+class ManyCaptionParser(Protocol):
+    """What :func:`parse_record_captions` needs of a parser (:class:`~.parser.CaptionParser` has it)."""
+
+    def parse_many(self, texts: Sequence[str]) -> list[CaptionParse]: ...
+
+
+def parse_record_captions(parser: ManyCaptionParser, captions: Sequence[str],
+                          max_chars: int) -> tuple[CaptionParse, ...]:
+    """One parse per caption, in order (blank ones included), for a row that has at least one
+    non-blank caption, none over ``max_chars`` characters, and a noun in some caption; else
+    :class:`CaptionError` says which rule the row breaks."""
+    written = [c for c in captions if c.strip()]
+    if not written:
+        raise CaptionError("all captions are empty; give the row at least one non-empty caption")
+    longest = max(len(c) for c in written)
+    if longest > max_chars:
+        raise CaptionError(f"a caption has {longest} characters, over captions.max_chars={max_chars}")
+    parses = tuple(parser.parse_many(list(captions)))
+    if not any(p.nouns for p in parses):
+        raise CaptionError("no nouns found in any caption; nothing to label")
+    return parses
