@@ -108,7 +108,7 @@ class MatchModelHandler(_BundleHandler):
         self._matching = matching
 
     def load_model(self) -> Any:
-        from ovlabel.engine.clip import OpenClipEmbedder
+        from ovlabel.engine.matching import OpenClipEmbedder
         from ovlabel.engine.matching import RegionMatcher
         from ovlabel.engine.weights import pick_device
 
