@@ -1,4 +1,5 @@
-"""The open_clip embedder on the tiny config: crop modes, the text cache, flip averaging."""
+"""The open_clip embedder on the tiny config: crop modes, the text cache, flip averaging, pixel
+normalisation and prompt ensembles (shared with scripts/train_demo_clip.py), checkpoint key prefixes."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,3 +55,41 @@ def test_flip_average_embeds_a_crop_and_its_mirror_alike(tiny_clip: clip_module.
     np.testing.assert_allclose(both, flipping.embed_crops(mirrored), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(flipping.embed_crops(crops[:1]), both[:1], atol=1e-6)  # batch-invariant
+
+
+def test_pixel_normalisation_uses_the_models_mean_and_std(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    import torch
+
+    mean, std = clip_module.pixel_stats(tiny_clip.model)
+    assert mean.shape == std.shape == (1, 3, 1, 1)
+    np.testing.assert_allclose(mean.flatten().numpy(), np.array(clip_module.CLIP_MEAN) * 255.0, rtol=1e-6)
+    np.testing.assert_allclose(std.flatten().numpy(), np.array(clip_module.CLIP_STD) * 255.0, rtol=1e-6)
+    crops = torch.from_numpy(np.stack([noise_image(7, (4, 4))]))
+    x = clip_module.normalise_crops(crops, mean, std)
+    assert x.shape == (1, 3, 4, 4) and x.dtype == torch.float32
+    expected = (crops[0, 1, 2, 0].item() - mean[0, 0, 0, 0].item()) / std[0, 0, 0, 0].item()
+    assert x[0, 0, 1, 2].item() == pytest.approx(expected, rel=1e-6)
+    assert clip_module.crop_size_of(tiny_clip.model) == tiny_clip.crop_size == 64
+
+
+def test_label_embeddings_are_the_prompt_ensemble(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    import torch
+
+    templates = tiny_clip.cfg.templates
+    tokens = clip_module.prompt_tokens(tiny_clip.tokenizer, ["dog", "car"], templates)
+    assert tokens.shape[:2] == (2, len(templates))
+    with torch.inference_mode():
+        features = clip_module.template_features(tiny_clip.model, tokens)
+    np.testing.assert_allclose(features.norm(dim=-1).numpy(), 1.0, atol=1e-5)
+    mean = features.mean(dim=1)
+    np.testing.assert_allclose(clip_module.prompt_ensemble(features).numpy(),
+                               (mean / mean.norm(dim=-1, keepdim=True)).numpy(), atol=1e-6)
+    tiny_clip._text_cache.clear()
+    np.testing.assert_allclose(tiny_clip.embed_labels(["dog", "car"]), clip_module.prompt_ensemble(features).numpy(),
+                               atol=1e-5)
+
+
+def test_module_prefix_is_stripped_only_when_every_key_has_it() -> None:
+    assert clip_module._strip_prefix({"module.a": 1, "module.b": 2}) == {"a": 1, "b": 2}
+    assert clip_module._strip_prefix({"module.a": 1, "b": 2}) == {"module.a": 1, "b": 2}
+    assert clip_module._strip_prefix({"modules": 1}) == {"modules": 1} and clip_module._strip_prefix({}) == {}
