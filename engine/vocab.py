@@ -16,11 +16,11 @@ from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
-from ovlabel.engine.shipped import CONFIG_DIR, shipped_path
+from ovlabel.engine.shipped import shipped, shipped_path
 from ovlabel.engine.errors import ConfigError
 
 log = logging.getLogger(__name__)
-VOCAB_DIR = CONFIG_DIR / "vocab"
+VOCAB_DIR = shipped("vocab")
 PERSON = "person"  # the whole in parts.yaml whose name and aliases are people
 
 

@@ -112,12 +112,12 @@ class MatchModelHandler(_BundleHandler):
         self._matching = matching
 
     def load_model(self) -> Any:
-        from ovlabel.engine.clip import OpenClipEmbedder
+        from ovlabel.engine.matching import OpenClipEmbedder
         from ovlabel.engine.matching import RegionMatcher
         from ovlabel.engine.weights import pick_device
 
         embedder = OpenClipEmbedder(self._clip, pick_device(self._clip.device))
-        return RegionMatcher(embedder, self._matching, self._matching.crop_mode)
+        return RegionMatcher(embedder, self._matching)
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
         from ovlabel.engine.matching import ImageInput

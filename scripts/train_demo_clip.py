@@ -10,8 +10,8 @@ labels, so training sees the pixels and texts inference sees.
 Data (cached under ``$OVLABEL_CACHE/demo-train``, keyed by every setting that shapes it):
 
 - scenes of seeds ``0 .. --scenes - 1`` (evaluation uses 10000 and up; validation 9000 and up):
-  the whole image (:func:`~ovlabel.engine.crops.crop_image`) labelled with its scene type, and
-  every ground-truth object and part (:func:`~ovlabel.engine.crops.crop_region`);
+  the whole image (:func:`~ovlabel.engine.matching.crops.crop_image`) labelled with its scene type, and
+  every ground-truth object and part (:func:`~ovlabel.engine.matching.crops.crop_region`);
 - superpixel proposals of the first ``--proposal-scenes`` of them, what inference sees: a proposal
   with mask IoU >= 0.5 to a ground-truth instance takes its category, one below 0.4 to every
   instance is 'background' (half of those kept are pieces or supersets of instances, IoU >= 0.1:
@@ -64,12 +64,14 @@ import torch
 
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.config import Config
-from ovlabel.engine.shipped import CONFIG_DIR, config_path
+from ovlabel.engine.shipped import config_path, shipped
 from ovlabel.pipelines.options import load_run_config as load_config
-from ovlabel.engine.crops import crop_image, crop_region
 from ovlabel.engine.demo.scenes import GENERATOR_VERSION, DemoScene, generate_scene
 from ovlabel.engine.demo.world import all_categories, category_words
 from ovlabel.engine.masks.superpixel import SuperpixelGenerator
+from ovlabel.engine.matching.crops import crop_image, crop_region
+from ovlabel.engine.matching.embedder import (crop_size_of, normalise_crops, pixel_stats, prompt_ensemble,
+                                              prompt_tokens, template_features)
 from ovlabel.engine.weights import cache_dir, sha256_file
 
 log = logging.getLogger("train_demo_clip")
@@ -81,8 +83,6 @@ FULL_IOU = 0.85  # own_target: 1 from this IoU on
 VAL_SEED = 9000
 PROPOSAL_MIN_AREA = 0.001  # proposals this small (fraction of the image) and up are trained on; the demo
 # config's matching.min_mask_area_fraction may only be larger (it is a matching knob, tuned after training)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -292,39 +292,23 @@ def build_model(cfg: Config, seed: int) -> tuple[Any, Any]:
     """(fresh open_clip model of ``cfg.clip.model``, its tokenizer)."""
     import open_clip
 
-    open_clip.add_model_config(CONFIG_DIR / "models" / f"{cfg.clip.model}.json")
+    open_clip.add_model_config(shipped("models", f"{cfg.clip.model}.json"))
     torch.manual_seed(seed)
     return open_clip.create_model(cfg.clip.model, pretrained=None), open_clip.get_tokenizer(cfg.clip.model)
 
 
-def prompt_tokens(tokenizer: Any, words: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
-    """(W, T, context) token ids of every word in every template."""
-    prompts = [t.format(w) for w in words for t in templates]
-    return tokenizer(prompts).view(len(words), len(templates), -1)
+# Token ids (prompt_tokens), template embeddings (template_features) and their prompt ensembles
+# (prompt_ensemble) come from the engine's embedder, so training sees the texts inference sees.
 
 
 def encode_images(model: Any, crops: np.ndarray) -> torch.Tensor:
-    """(B, S, S, 3) uint8 -> (B, D) L2-normalised, normalised exactly as ``OpenClipEmbedder``."""
-    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1) * 255.0
-    return model.encode_image((x - mean) / std, normalize=True)
-
-
-def template_features(model: Any, tokens: torch.Tensor) -> torch.Tensor:
-    """(W, T, context) -> (W, T, D): every word in every template, normalised."""
-    w, t, ctx = tokens.shape
-    return model.encode_text(tokens.reshape(w * t, ctx), normalize=True).view(w, t, -1)
-
-
-def ensemble(features: torch.Tensor) -> torch.Tensor:
-    """(W, T, D) -> (W, D): the normalised mean of the templates' embeddings (as inference)."""
-    return torch.nn.functional.normalize(features.mean(dim=1), dim=-1)
+    """(B, S, S, 3) uint8 -> (B, D) L2-normalised, pixels normalised by the engine's ``OpenClipEmbedder`` code."""
+    return model.encode_image(normalise_crops(torch.from_numpy(crops), *pixel_stats(model)), normalize=True)
 
 
 def ensemble_text(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     """(W, T, context) -> (W, D): prompt-ensemble embeddings of every word."""
-    return ensemble(template_features(model, tokens))
+    return prompt_ensemble(template_features(model, tokens))
 
 
 # --- batches and losses ---------------------------------------------------------------------
@@ -484,7 +468,7 @@ def train_step(model: Any, batch: tuple[np.ndarray, np.ndarray, np.ndarray, Matc
     grouped = images[:len(texts)]
     per_group = [loss_fn(i, t, scale) for i, t in zip(grouped.chunk(n_groups), captions.chunk(n_groups))]
     contrastive = torch.stack(per_group).mean()
-    words = ensemble(features)
+    words = prompt_ensemble(features)
     matcher = matcher_loss(scale * images @ words.T, targets)
     return contrastive + spec.matcher_weight * matcher, contrastive.item(), matcher.item()
 
@@ -596,7 +580,7 @@ def canonical_header(path: Path) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=str(config_path("demo.yaml")), help="the demo config whose settings to train for")
-    p.add_argument("--out", default=str(CONFIG_DIR / "models" / "ovlabel-tiny-clip.safetensors"))
+    p.add_argument("--out", default=str(shipped("models", "ovlabel-tiny-clip.safetensors")))
     p.add_argument("--scenes", type=int, default=3000, help="training scenes (seeds 0 .. N-1)")
     p.add_argument("--proposal-scenes", type=int, default=1200, help="of those, scenes with superpixel proposals")
     p.add_argument("--val-scenes", type=int, default=30, help="validation scenes (seeds 9000 ..)")
@@ -628,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = load_config(args.config)
     vocab = Vocabulary.build(cfg.matching.background_labels)
     model, tokenizer = build_model(cfg, args.seed)
-    crop_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list)) else model.visual.image_size)
+    crop_size = crop_size_of(model)
     tokens = prompt_tokens(tokenizer, vocab.words, cfg.clip.templates)
     cache = Path(args.cache)
     train_spec = data_spec(cfg, (0, args.scenes), (0, args.proposal_scenes), crop_size)

@@ -66,7 +66,7 @@ def test_sam_without_checkpoint_names_the_official_file() -> None:
 
 
 def test_clip_checkpoint_must_fit_the_architecture(tmp_path: Path) -> None:
-    from ovlabel.engine.clip import build_clip_model
+    from ovlabel.engine.matching import build_clip_model
 
     path = tmp_path / "bad.pth"
     torch.save({"visual.proj": torch.zeros(3)}, path)

@@ -10,7 +10,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from ovlabel.engine import rle as rle_utils
-from ovlabel.engine.crops import crop_region, mask_box
+from ovlabel.engine.matching.crops import crop_region, mask_box
 from ovlabel.engine.demo import scenes
 from ovlabel.engine.demo.scenes import (
     MIN_OBJECT_FRACTION,

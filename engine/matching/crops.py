@@ -15,7 +15,9 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-CLIP_MEAN_RGB = np.array([0.48145466, 0.4578275, 0.40821073]) * 255.0
+from ovlabel.engine.matching.embedder import CLIP_MEAN
+
+CLIP_MEAN_RGB = np.array(CLIP_MEAN) * 255.0
 MEAN_COLOUR = np.round(CLIP_MEAN_RGB).astype(np.uint8)
 BLEND_KEEP = 0.35  # fraction of the original pixel kept outside the mask in 'blend' mode
 

@@ -1,10 +1,12 @@
 """Region and text embeddings with open_clip, behind the :class:`RegionEmbedder` protocol.
 
-Model and preprocessing are built together: crops are made by :mod:`ovlabel.engine.crops` at the
-model's input size and normalised with the model's own mean/std. Text embeddings are the
-L2-normalised mean over a prompt ensemble of L2-normalised template embeddings, cached per
-label for the life of the embedder (labels repeat heavily across images), least recently used
-first out past :data:`TEXT_CACHE_SIZE` labels.
+Model and preprocessing are built together: crops are made by :mod:`ovlabel.engine.matching.crops`
+at the model's input size and normalised with the model's own mean/std (:func:`normalise_crops`).
+Text embeddings are the L2-normalised mean over a prompt ensemble of L2-normalised template
+embeddings (:func:`template_features`, :func:`prompt_ensemble`), cached per label for the life of
+the embedder (labels repeat heavily across images), least recently used first out past
+:data:`TEXT_CACHE_SIZE` labels. ``scripts/train_demo_clip.py`` trains with these same functions,
+so training sees the pixels and texts inference sees.
 """
 from __future__ import annotations
 
@@ -12,18 +14,25 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Optional, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from ovlabel.engine.config import ClipConfig
-from ovlabel.engine.shipped import CONFIG_DIR
+from ovlabel.engine.shipped import shipped, shipped_path
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 LABELS_PER_CALL = 16  # labels per text-encoder call (fixed, padded: batch-independent results)
 TEXT_CACHE_SIZE = 8192  # labels whose prompt-ensemble embedding an embedder keeps (LRU)
+# OpenAI CLIP's pixel mean and std (RGB, in [0, 1]; open_clip's OPENAI_DATASET_MEAN/STD): what a model
+# naming none in its preprocess_cfg is normalised with, and the crops' fill colour
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @runtime_checkable
@@ -45,25 +54,35 @@ class RegionEmbedder(Protocol):
 
 
 def _model_config_file(cfg: ClipConfig) -> Optional[Path]:
+    """The open_clip architecture JSON: ``clip.model_config_file`` (found by the shipped-file rule), else the
+    shipped ``models/<clip.model>.json`` when there is one (else open_clip's own registry)."""
     if cfg.model_config_file is None:
-        bundled = CONFIG_DIR / "models" / f"{cfg.model}.json"
+        bundled = shipped("models", f"{cfg.model}.json")
         return bundled if bundled.is_file() else None
-    path = Path(cfg.model_config_file)
-    if not path.is_absolute() and not path.is_file():
-        path = CONFIG_DIR / "models" / path.name
+    path = shipped_path(cfg.model_config_file)
     if not path.is_file():
         raise ConfigError(f"clip.model_config_file {cfg.model_config_file!r} not found; point it at an open_clip model JSON")
     return path
 
 
 def _strip_prefix(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` without a DataParallel ``module.`` prefix, when every key has one.
+
+    Not open_clip's ``factory.load_state_dict``: it cuts 7 characters off every key when the first
+    key starts with 'module' (no dot, the other keys unchecked) and fails on an empty state dict.
+    """
     if state and all(k.startswith("module.") for k in state):
         return {k[len("module."):]: v for k, v in state.items()}
     return state
 
 
 def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Optional[str]]:
-    """(open_clip model in eval mode, tokenizer, checkpoint sha256 or None)."""
+    """(open_clip model in eval mode, tokenizer, checkpoint sha256 or None).
+
+    A checkpoint is loaded with :func:`ovlabel.engine.weights.load_state_dict`, not
+    ``open_clip.load_checkpoint``: that one retries ``torch.load`` without ``weights_only`` on a
+    TypeError, and converts and resizes what does not fit (positional embeddings) where we refuse it.
+    """
     import open_clip
     import torch
 
@@ -105,6 +124,50 @@ def _create_pretrained(cfg: ClipConfig) -> Any:
             f"open_clip_model.safetensors for {cfg.model} ({cfg.pretrained}) and set clip.checkpoint=/path/to/it") from None
 
 
+def crop_size_of(model: Any) -> int:
+    """The side S of the square crops an open_clip ``model`` takes."""
+    size = model.visual.image_size
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
+def pixel_stats(model: Any, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std), both (1, 3, 1, 1) float32 tensors in 0..255 units: the model's preprocess_cfg's,
+    else :data:`CLIP_MEAN` / :data:`CLIP_STD`."""
+    import torch
+
+    pp = getattr(model.visual, "preprocess_cfg", {}) or {}
+    mean = torch.tensor(pp.get("mean", CLIP_MEAN), device=device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(pp.get("std", CLIP_STD), device=device).view(1, 3, 1, 1) * 255.0
+    return mean, std
+
+
+def normalise_crops(crops: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(N, S, S, 3) uint8 tensor -> (N, 3, S, S) float32, normalised with :func:`pixel_stats`."""
+    return (crops.permute(0, 3, 1, 2).float() - mean) / std
+
+
+def prompt_tokens(tokenizer: Any, labels: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+    """(L, T, context) token ids of every label in every template."""
+    prompts = [t.format(label) for label in labels for t in templates]
+    return tokenizer(prompts).view(len(labels), len(templates), -1)
+
+
+def template_features(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """(L, T, context) token ids -> (L, T, D) float32 text embeddings, each L2-normalised."""
+    import torch
+
+    n, t, context = tokens.shape
+    feats = model.encode_text(tokens.reshape(n * t, context)).float()
+    return torch.nn.functional.normalize(feats, dim=-1).view(n, t, -1)
+
+
+def prompt_ensemble(features: torch.Tensor) -> torch.Tensor:
+    """(L, T, D) template embeddings -> (L, D): their L2-normalised mean over the T templates."""
+    import torch
+
+    return torch.nn.functional.normalize(features.mean(dim=1), dim=-1)
+
+
 def _padded(chunk: np.ndarray, size: int) -> np.ndarray:
     """``chunk`` (n <= size rows) padded with zeros to exactly ``size`` rows."""
     if len(chunk) == size:
@@ -117,18 +180,11 @@ class OpenClipEmbedder:
     """:class:`RegionEmbedder` over any open_clip model; bf16 autocast on CUDA."""
 
     def __init__(self, cfg: ClipConfig, device: str = "cpu") -> None:
-        import torch
-
         self.cfg = cfg
         self.device = device
         self.model, self.tokenizer, self.checkpoint_sha256 = build_clip_model(cfg, device)
-        size = self.model.visual.image_size
-        self.crop_size = int(size[0] if isinstance(size, (tuple, list)) else size)
-        pp = getattr(self.model.visual, "preprocess_cfg", {}) or {}
-        mean = pp.get("mean", (0.48145466, 0.4578275, 0.40821073))
-        std = pp.get("std", (0.26862954, 0.26130258, 0.27577711))
-        self._mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255.0
-        self._std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255.0
+        self.crop_size = crop_size_of(self.model)
+        self._mean, self._std = pixel_stats(self.model, device)
         self.logit_scale = float(self.model.logit_scale.exp().item())
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_lock = threading.Lock()  # Beam may share one embedder between threads
@@ -155,8 +211,7 @@ class OpenClipEmbedder:
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(crops), size):
                 chunk = _padded(crops[start:start + size], size)
-                x = torch.from_numpy(chunk).to(self.device)
-                x = (x.permute(0, 3, 1, 2).float() - self._mean) / self._std
+                x = normalise_crops(torch.from_numpy(chunk).to(self.device), self._mean, self._std)
                 feats = torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1)
                 if self.cfg.flip_average:
                     feats = feats + torch.nn.functional.normalize(self.model.encode_image(x.flip(-1)).float(), dim=-1)
@@ -197,11 +252,9 @@ class OpenClipEmbedder:
             for start in range(0, len(labels), LABELS_PER_CALL):
                 group = list(labels[start:start + LABELS_PER_CALL])
                 group += [""] * (LABELS_PER_CALL - len(group))
-                tokens = self.tokenizer([t.format(label) for label in group for t in templates]).to(self.device)
-                feats = torch.nn.functional.normalize(self.model.encode_text(tokens).float(), dim=-1)
-                chunks.append(feats.view(LABELS_PER_CALL, len(templates), -1))
-        per_prompt = torch.cat(chunks)[:len(labels)]
-        return torch.nn.functional.normalize(per_prompt.mean(dim=1), dim=-1).cpu().numpy()
+                tokens = prompt_tokens(self.tokenizer, group, templates).to(self.device)
+                chunks.append(template_features(self.model, tokens))
+        return prompt_ensemble(torch.cat(chunks)[:len(labels)]).cpu().numpy()
 
     def describe(self) -> dict[str, object]:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,

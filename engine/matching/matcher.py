@@ -1,0 +1,107 @@
+"""The matcher: embeds a batch once, then labels each image's scene, objects and parts.
+
+For each image: masks -> crops (:mod:`ovlabel.engine.matching.crops`) -> region embeddings;
+nouns -> prompt-ensemble text embeddings; similarity matrices masks x labels then decide which
+masks each noun takes (:mod:`~ovlabel.engine.matching.scene`, :mod:`~ovlabel.engine.matching.objects`,
+:mod:`~ovlabel.engine.matching.parts`; thresholds in :class:`~ovlabel.engine.config.MatchingConfig`).
+Regions of all images in a batch are embedded in one call, and the labels of the batch in one
+call (the embedder caches them across batches).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ovlabel.engine.config import MatchingConfig
+from ovlabel.engine.hierarchy import tree_of
+from ovlabel.engine.masks.data import MaskBatch
+from ovlabel.engine.matching.context import ImageContext, ImageInput, candidate_masks
+from ovlabel.engine.matching.crops import crop_image, crop_region
+from ovlabel.engine.matching.embedder import RegionEmbedder
+from ovlabel.engine.matching.objects import match_objects
+from ovlabel.engine.matching.parts import Lexicon, PartLexicon, grow_objects, match_parts
+from ovlabel.engine.matching.scene import match_scene
+from ovlabel.engine.matching.slots import Rules, nouns_at_level
+from ovlabel.engine.records import CaptionParse, ImageMatches, Segment
+from ovlabel.engine.vocab import part_lexicon
+
+log = logging.getLogger(__name__)
+
+
+class RegionMatcher:
+    """Labels the masks of a batch of images; returns each image's matches or segment tree.
+
+    ``lexicon`` (object lemma -> part lemmas) defaults to the part lexicon ``cfg.part_lexicon``
+    names (``configs/vocab/parts.yaml`` when None); it is only consulted when ``cfg.lexicon_parts``
+    is set.
+    """
+
+    def __init__(self, embedder: RegionEmbedder, cfg: MatchingConfig, lexicon: Optional[Lexicon] = None) -> None:
+        self.embedder = embedder
+        self.cfg = cfg
+        self._lexicon = PartLexicon(lexicon or part_lexicon(cfg.part_lexicon))
+
+    @property
+    def _min_area_fraction(self) -> float:
+        """The smallest mask (fraction of the image) any level may label."""
+        return min(self.cfg.part_area_fraction, self.cfg.min_mask_area_fraction)
+
+    def label_batch(self, items: Sequence[ImageInput]) -> list[tuple[Segment, ...]]:
+        """Each image's segment tree (root, objects, parts)."""
+        return [tree_of(found) for found in self.match_batch(items)]
+
+    def match_batch(self, items: Sequence[ImageInput]) -> list[ImageMatches]:
+        """Each image's root and matches; all regions and all labels of the batch embedded in one call each."""
+        if not items:
+            return []
+        kept = [candidate_masks(item.masks, self._min_area_fraction) for item in items]
+        regions = self._embed_regions(items, kept)
+        scenes = self.embedder.embed_crops(np.stack([crop_image(i.image, self.embedder.crop_size) for i in items]))
+        text = self._embed_labels(items)
+        rules = Rules(self.cfg, self.embedder.logit_scale)
+        return [self._match_image(ImageContext(item, masks, emb, scene, text), rules)
+                for item, masks, emb, scene in zip(items, kept, regions, scenes)]
+
+    def _embed_regions(self, items: Sequence[ImageInput], kept: Sequence[MaskBatch]) -> list[np.ndarray]:
+        """Per image, (M_k, D) embeddings of its kept masks' crops (one embed_crops call)."""
+        size = self.embedder.crop_size
+        crops = [crop_region(item.image, masks.decode(i), self.cfg.crop_mode, size)
+                 for item, masks in zip(items, kept) for i in range(len(masks))]
+        flat = self.embedder.embed_crops(np.stack(crops)) if crops else np.zeros((0, 0), np.float32)
+        bounds = np.cumsum([0] + [len(m) for m in kept])
+        return [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
+
+    def _batch_labels(self, items: Sequence[ImageInput]) -> list[str]:
+        """Every label any level of the batch may score, in a fixed order (background first)."""
+        labels: dict[str, None] = dict.fromkeys(self.cfg.background_labels)
+        labels.update(dict.fromkeys(self.cfg.object_vocabulary))
+        for item in items:
+            for level in ("scene", "object", "part"):
+                labels.update(dict.fromkeys(r.noun.lemma for r in nouns_at_level(item.parses, level)))
+        if self.cfg.lexicon_parts:
+            objects = [r.noun.lemma for item in items for r in nouns_at_level(item.parses, "object")]
+            for lemma in [*self.cfg.object_vocabulary, *objects]:
+                labels.update(dict.fromkeys(self._lexicon(lemma)))
+        return list(labels)
+
+    def _embed_labels(self, items: Sequence[ImageInput]) -> dict[str, np.ndarray]:
+        labels = self._batch_labels(items)
+        return dict(zip(labels, self.embedder.embed_labels(labels))) if labels else {}
+
+    def _match_image(self, ctx: ImageContext, rules: Rules) -> ImageMatches:
+        objects = match_objects(ctx, rules)
+        parts = match_parts(ctx, rules, objects, self._lexicon)
+        masks = ctx.masks
+        if self.cfg.part_reach is not None:
+            objects, parts, masks = grow_objects(ctx, objects, parts, self.cfg.part_containment)
+        log.debug("matched %d masks: %d objects, %d parts", len(ctx.masks), len(objects), len(parts))
+        return ImageMatches(match_scene(ctx, rules), tuple(objects + parts), masks)
+
+
+def label_image(embedder: RegionEmbedder, cfg: MatchingConfig, image: np.ndarray, masks: MaskBatch,
+                parses: Sequence[CaptionParse], lexicon: Optional[Lexicon] = None) -> tuple[Segment, ...]:
+    """Convenience: label one image."""
+    matcher = RegionMatcher(embedder, cfg, lexicon)
+    return matcher.label_batch([ImageInput(image, masks, tuple(parses))])[0]

@@ -1,0 +1,96 @@
+"""The open_clip embedder on the tiny config: crop modes, the text cache, flip averaging, pixel
+normalisation and prompt ensembles (shared with scripts/train_demo_clip.py), checkpoint key prefixes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ovlabel.engine.config import ClipConfig
+from ovlabel.engine.shipped import config_path
+from ovlabel.engine.masks.data import MaskBatch
+from ovlabel.engine.matching import embedder as clip_module
+from ovlabel.engine.matching import label_image
+from tests.engine.matching.helpers import B, BIG, IN1, box_mask, config, noise_image, noun, parse
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def tiny_clip() -> clip_module.OpenClipEmbedder:
+    from ovlabel.pipelines.options import load_run_config as load_config
+
+    cfg = load_config(config_path("tiny.yaml")).clip
+    return clip_module.OpenClipEmbedder(cfg, "cpu")
+
+
+@pytest.mark.parametrize("mode", ["masked", "box", "blend"])
+def test_crop_modes_run_through_open_clip(tiny_clip: clip_module.OpenClipEmbedder, mode: str) -> None:
+    image = noise_image(3)
+    masks = MaskBatch.from_masks(np.stack([box_mask(BIG), box_mask(IN1), box_mask(B)]))
+    parses = [parse(noun("field", level="scene"), noun("dog", plural=True), noun("ear", level="part", parent=1))]
+    cfg = config(similarity_threshold=-1.0, probability_threshold=0.0, part_containment=0.8, crop_mode=mode)
+    tree = label_image(tiny_clip, cfg, image, masks, parses)
+    assert tree[0].level == "scene" and all(0.0 <= s.score <= 1.0 for s in tree)
+    assert tiny_clip.crop_size == 64
+
+
+def test_text_cache_is_bounded_and_transparent(tiny_clip: clip_module.OpenClipEmbedder,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clip_module, "TEXT_CACHE_SIZE", 2)
+    tiny_clip._text_cache.clear()
+    first = tiny_clip.embed_labels(["dog", "cat", "car", "dog"])
+    assert list(tiny_clip._text_cache) == ["cat", "car"]
+    again = tiny_clip.embed_labels(["dog", "cat", "car", "dog"])
+    np.testing.assert_allclose(first, again, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    assert len(tiny_clip._text_cache) == 2
+    assert ClipConfig().templates  # the prompt ensemble is configurable (clip.templates)
+
+
+def test_flip_average_embeds_a_crop_and_its_mirror_alike(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    crops = np.stack([noise_image(5, (64, 64)), noise_image(6, (64, 64))])
+    mirrored = np.ascontiguousarray(crops[:, :, ::-1])
+    assert not np.allclose(tiny_clip.embed_crops(crops), tiny_clip.embed_crops(mirrored), atol=1e-3)
+    flipping = clip_module.OpenClipEmbedder(tiny_clip.cfg.model_copy(update={"flip_average": True}), "cpu")
+    both = flipping.embed_crops(crops)
+    np.testing.assert_allclose(both, flipping.embed_crops(mirrored), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(flipping.embed_crops(crops[:1]), both[:1], atol=1e-6)  # batch-invariant
+
+
+def test_pixel_normalisation_uses_the_models_mean_and_std(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    import torch
+
+    mean, std = clip_module.pixel_stats(tiny_clip.model)
+    assert mean.shape == std.shape == (1, 3, 1, 1)
+    np.testing.assert_allclose(mean.flatten().numpy(), np.array(clip_module.CLIP_MEAN) * 255.0, rtol=1e-6)
+    np.testing.assert_allclose(std.flatten().numpy(), np.array(clip_module.CLIP_STD) * 255.0, rtol=1e-6)
+    crops = torch.from_numpy(np.stack([noise_image(7, (4, 4))]))
+    x = clip_module.normalise_crops(crops, mean, std)
+    assert x.shape == (1, 3, 4, 4) and x.dtype == torch.float32
+    expected = (crops[0, 1, 2, 0].item() - mean[0, 0, 0, 0].item()) / std[0, 0, 0, 0].item()
+    assert x[0, 0, 1, 2].item() == pytest.approx(expected, rel=1e-6)
+    assert clip_module.crop_size_of(tiny_clip.model) == tiny_clip.crop_size == 64
+
+
+def test_label_embeddings_are_the_prompt_ensemble(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    import torch
+
+    templates = tiny_clip.cfg.templates
+    tokens = clip_module.prompt_tokens(tiny_clip.tokenizer, ["dog", "car"], templates)
+    assert tokens.shape[:2] == (2, len(templates))
+    with torch.inference_mode():
+        features = clip_module.template_features(tiny_clip.model, tokens)
+    np.testing.assert_allclose(features.norm(dim=-1).numpy(), 1.0, atol=1e-5)
+    mean = features.mean(dim=1)
+    np.testing.assert_allclose(clip_module.prompt_ensemble(features).numpy(),
+                               (mean / mean.norm(dim=-1, keepdim=True)).numpy(), atol=1e-6)
+    tiny_clip._text_cache.clear()
+    np.testing.assert_allclose(tiny_clip.embed_labels(["dog", "car"]), clip_module.prompt_ensemble(features).numpy(),
+                               atol=1e-5)
+
+
+def test_module_prefix_is_stripped_only_when_every_key_has_it() -> None:
+    assert clip_module._strip_prefix({"module.a": 1, "module.b": 2}) == {"a": 1, "b": 2}
+    assert clip_module._strip_prefix({"module.a": 1, "b": 2}) == {"module.a": 1, "b": 2}
+    assert clip_module._strip_prefix({"modules": 1}) == {"modules": 1} and clip_module._strip_prefix({}) == {}

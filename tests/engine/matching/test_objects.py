@@ -1,0 +1,168 @@
+"""The object level: caption nouns, counts, thresholds, synonyms, level overlap, vocabulary objects."""
+from __future__ import annotations
+
+import pytest
+
+from ovlabel.engine.matching import nouns_at_level
+from tests.engine.matching.helpers import (A, A2, B, BIG, C, D, IN1, IN2, AliasEmbedder, TableEmbedder, config,
+                                           match_one, noun, parse, picked, setup_image)
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+def test_singular_noun_takes_its_best_mask_and_records_provenance() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, B], [{"dog": 0.6}, {"dog": 0.9}])
+    caption = parse(noun("grass"), noun("dog", phrase="a brown dog"))
+    found = match_one(emb, image, masks, [parse(noun("cat")), caption])
+    assert len(found.matches) == 1
+    m = found.matches[0]
+    assert (m.mask_index, m.label, m.level, m.source) == (1, "dog", "object", "caption")
+    assert m.similarity == pytest.approx(0.9) and 0.99 < m.score <= 1.0
+    assert m.caption_index == 1 and m.noun is not None and m.noun.phrase == "a brown dog"
+
+
+def test_counted_plural_takes_top_k_distinct_masks() -> None:
+    emb = TableEmbedder()
+    sims = [{"dog": 0.9}, {"dog": 0.85}, {"dog": 0.7}, {"dog": 0.6}]
+    image, masks = setup_image(emb, [A, A2, B, C], sims)
+    found = match_one(emb, image, masks, [parse(noun("dog", count=2, plural=True))])
+    assert picked(found) == [0, 2]  # A2 overlaps A (NMS), C is third
+    scores = [m.score for m in found.matches]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_nms_threshold_is_configurable() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, A2, B], [{"dog": 0.9}, {"dog": 0.85}, {"dog": 0.7}])
+    found = match_one(emb, image, masks, [parse(noun("dog", count=2, plural=True))], config(instance_nms_iou=0.95))
+    assert picked(found) == [0, 1]
+
+
+def test_uncounted_plural_takes_all_distinct_masks_above_threshold() -> None:
+    emb = TableEmbedder()
+    sims = [{"dog": 0.9}, {"dog": 0.85}, {"dog": 0.7}, {"dog": 0.6}, {"dog": 0.05}]
+    image, masks = setup_image(emb, [A, A2, B, C, D], sims)
+    found = match_one(emb, image, masks, [parse(noun("dog", plural=True))])
+    assert picked(found) == [0, 2, 3]
+
+
+def test_most_demanding_mention_of_a_lemma_wins() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, B, C], [{"dog": 0.9}, {"dog": 0.8}, {"dog": 0.7}])
+    parses = [parse(noun("dog", phrase="a dog")), parse(noun("dog", count=2, plural=True, phrase="two dogs"))]
+    found = match_one(emb, image, masks, parses)
+    assert picked(found) == [0, 1]
+    assert {m.caption_index for m in found.matches} == {1}
+    assert nouns_at_level(parses, "object")[0].noun.phrase == "two dogs"
+
+
+def test_background_rejects_a_mask_even_without_thresholds() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, B], [{"dog": 0.5, "background": 0.9}, {"dog": 0.4}])
+    found = match_one(emb, image, masks, [parse(noun("dog", plural=True))],
+                      config(similarity_threshold=-1.0, probability_threshold=0.0))
+    assert picked(found) == [1]
+
+
+def test_probability_threshold() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A], [{"dog": 0.5, "cat": 0.5}])  # p(dog) = p(cat) ~ 0.497
+    parses = [parse(noun("dog"), noun("cat"))]
+    assert match_one(emb, image, masks, parses, config(probability_threshold=0.6)).matches == ()
+    found = match_one(emb, image, masks, parses, config(probability_threshold=0.4))
+    assert [(m.label, m.mask_index) for m in found.matches] == [("dog", 0)]  # tie: first noun wins
+
+
+def test_similarity_threshold() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, B], [{"dog": 0.15}, {"dog": 0.25}])
+    found = match_one(emb, image, masks, [parse(noun("dog", plural=True))], config(similarity_threshold=0.2))
+    assert picked(found) == [1]
+    assert found.matches[0].score > 0.8  # probability alone would have kept both
+
+
+def test_one_object_label_per_mask_conflict_resolved_by_score() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, B], [{"dog": 0.9, "cat": 0.8}, {"cat": 0.5}])
+    cfg = config(probability_threshold=0.2)  # on mask A: p(dog) ~ 0.73, p(cat) ~ 0.27, both eligible
+    found = match_one(emb, image, masks, [parse(noun("cat"), noun("dog"))], cfg)
+    assert {m.label: m.mask_index for m in found.matches} == {"dog": 0, "cat": 1}
+    only_a = match_one(emb, image, masks.select([0]), [parse(noun("cat"), noun("dog"))], cfg)
+    assert [(m.label, m.mask_index) for m in only_a.matches] == [("dog", 0)]
+
+
+def test_synonyms_share_one_slot_and_their_probability() -> None:
+    emb = AliasEmbedder({"automobile": "car"})
+    image, masks = setup_image(emb, [A, B], [{"car": 0.9}, {"car": 0.6}])
+    captions = [parse(noun("car")), parse(noun("automobile"))]
+    split = match_one(emb, image, masks, captions, config(probability_threshold=0.2))
+    assert sorted((m.label, m.mask_index) for m in split.matches) == [("automobile", 1), ("car", 0)]
+    merged = match_one(emb, image, masks, captions, config(probability_threshold=0.2, merge_similarity=0.9))
+    assert [(m.label, m.mask_index) for m in merged.matches] == [("car", 0)]
+    assert merged.matches[0].score == pytest.approx(2 * split.matches[0].score if split.matches[0].label == "car"
+                                                    else 2 * split.matches[1].score)
+
+
+def test_merged_synonyms_take_the_largest_demand() -> None:
+    emb = AliasEmbedder({"automobile": "car"})
+    image, masks = setup_image(emb, [A, B, C], [{"car": 0.9}, {"car": 0.8}, {"car": 0.7}])
+    captions = [parse(noun("car")), parse(noun("automobile", count=2, plural=True))]
+    found = match_one(emb, image, masks, captions, config(merge_similarity=0.9))
+    assert [(m.label, m.mask_index) for m in found.matches] == [("automobile", 0), ("automobile", 1)]
+
+
+def test_level_overlap_keeps_object_masks_apart() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [BIG, IN1, D], [{"dog": 0.9}, {"cat": 0.9}, {"cat": 0.2}])
+    captions = [parse(noun("dog"), noun("cat"))]
+    assert picked(match_one(emb, image, masks, captions)) == [0, 1]
+    apart = match_one(emb, image, masks, captions, config(level_overlap=0.5, probability_threshold=0.1))
+    assert {m.label: m.mask_index for m in apart.matches} == {"dog": 0, "cat": 2}  # IN1 lies inside BIG
+
+
+def test_vocabulary_objects_take_the_masks_captions_left_at_their_threshold() -> None:
+    emb = TableEmbedder()
+    sims = [{"dog": 0.9}, {"cat": 0.9}, {"cat": 0.5, "dog": 0.6}, {"car": 0.9}, {"cat": 0.8}]
+    image, masks = setup_image(emb, [A, B, C, D, IN2], sims)
+    captions = [parse(noun("dog"))]
+    assert [m.label for m in match_one(emb, image, masks, captions).matches] == ["dog"]
+    found = match_one(emb, image, masks, captions, config(object_vocabulary=("cat",), vocabulary_threshold=0.9))
+    assert [(m.label, m.mask_index, m.source) for m in found.matches] == [
+        ("dog", 0, "caption"), ("cat", 1, "vocabulary"), ("cat", 4, "vocabulary")]
+    vocab = found.matches[1]
+    assert (vocab.noun, vocab.caption_index) == (None, None)
+    strict = match_one(emb, image, masks, captions, config(object_vocabulary=("cat",), vocabulary_threshold=0.9995))
+    # p(cat): 0.99975 on B, 0.99933 on IN2
+    assert [(m.label, m.mask_index) for m in strict.matches] == [("dog", 0), ("cat", 1)]
+    alone = match_one(emb, image, masks, [parse()], config(object_vocabulary=("cat", "car")))
+    # without 'dog' in the softmax, C is a cat too
+    assert sorted((m.label, m.mask_index) for m in alone.matches) == [("car", 3), ("cat", 1), ("cat", 2), ("cat", 4)]
+
+
+def test_vocabulary_word_a_caption_noun_covers_is_left_to_it() -> None:
+    emb = AliasEmbedder({"automobile": "car"})
+    image, masks = setup_image(emb, [A, B], [{"car": 0.9}, {"car": 0.8}])
+    captions = [parse(noun("automobile"))]
+    loose = config(object_vocabulary=("car",), vocabulary_threshold=0.4)
+    assert [(m.label, m.mask_index) for m in match_one(emb, image, masks, captions, loose).matches] == [
+        ("automobile", 0), ("car", 1)]
+    merged = match_one(emb, image, masks, captions, loose.model_copy(update={"merge_similarity": 0.9}))
+    assert [(m.label, m.mask_index) for m in merged.matches] == [("automobile", 0)]
+
+
+def test_vocabulary_objects_get_lexicon_parts() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [BIG, IN1, D], [{"dog": 0.9}, {"tail": 0.9}, {"cat": 0.9}])
+    found = match_one(emb, image, masks, [parse(noun("cat"))],
+                      config(object_vocabulary=("dog",), lexicon_parts=True, lexicon_part_threshold=0.5))
+    assert [(m.label, m.mask_index, m.source, m.parent_match) for m in found.matches] == [
+        ("cat", 2, "caption", None), ("dog", 0, "vocabulary", None), ("tail", 1, "lexicon", 1)]
+
+
+def test_small_masks_are_not_candidates() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, (50, 50, 52, 52)], [{"dog": 0.5}, {"dog": 0.9}])
+    found = match_one(emb, image, masks, [parse(noun("dog"))], config(min_mask_area_fraction=0.01))
+    assert len(found.masks) == 1 and picked(found) == [0]
+
