@@ -200,34 +200,41 @@ def _one_of(rng: np.random.Generator, obj: ObjectFacts) -> Optional[str]:
     return _sentence(f"one of the {owner} has {_part_phrase(rng, part, False)}")
 
 
-def t_possessive(rng: np.random.Generator, scene: str, objects: Sequence[ObjectFacts]) -> Optional[str]:
-    """"The house's roof is red." / "You can see the woman's head and arms on a beach.\""""
+def _part_name(part: PartFacts) -> str:
+    return part.category if part.count == 1 else plural(part.category)
+
+
+def _about_one_owner(rng: np.random.Generator, objects: Sequence[ObjectFacts],
+                     sentence: Callable[[ObjectFacts], str]) -> Optional[str]:
+    """``sentence`` about the object owning the parts; 'one of the ...' when its category is not unique."""
     obj, n = _unique_owner(rng, objects)
     if obj is None:
         return None
-    if n > 1:
-        return _one_of(rng, obj)
-    owner = f"the {_noun(rng, obj)}'s"
-    parts = _some_parts(rng, obj)
-    if len(parts) == 1 and parts[0].colour and rng.random() < 0.6:
-        p = parts[0]
-        return _sentence(f"{owner} {p.category if p.count == 1 else plural(p.category)} {_is(p.count)} {p.colour}")
-    names = _join([(f"{p.colour} " if p.colour else "") + (p.category if p.count == 1 else plural(p.category))
-                   for p in parts])
-    return _sentence(f"you can see {owner} {names} {_pick(rng, SCENE_PHRASES[scene])}")
+    return _one_of(rng, obj) if n > 1 else sentence(obj)
+
+
+def t_possessive(rng: np.random.Generator, scene: str, objects: Sequence[ObjectFacts]) -> Optional[str]:
+    """"The house's roof is red." / "You can see the woman's head and arms on a beach.\""""
+    def sentence(obj: ObjectFacts) -> str:
+        owner = f"the {_noun(rng, obj)}'s"
+        parts = _some_parts(rng, obj)
+        if len(parts) == 1 and parts[0].colour and rng.random() < 0.6:
+            p = parts[0]
+            return _sentence(f"{owner} {_part_name(p)} {_is(p.count)} {p.colour}")
+        names = _join([(f"{p.colour} " if p.colour else "") + _part_name(p) for p in parts])
+        return _sentence(f"you can see {owner} {names} {_pick(rng, SCENE_PHRASES[scene])}")
+
+    return _about_one_owner(rng, objects, sentence)
 
 
 def t_of(rng: np.random.Generator, scene: str, objects: Sequence[ObjectFacts]) -> Optional[str]:
     """"The door of the house is brown." / "The wheels of the car are clearly visible.\""""
-    obj, n = _unique_owner(rng, objects)
-    if obj is None:
-        return None
-    if n > 1:
-        return _one_of(rng, obj)
-    p = _some_parts(rng, obj, 1)[0]
-    name = p.category if p.count == 1 else plural(p.category)
-    tail = p.colour if p.colour and rng.random() < 0.7 else f"clearly visible {_pick(rng, SCENE_PHRASES[scene])}"
-    return _sentence(f"the {name} of the {_noun(rng, obj)} {_is(p.count)} {tail}")
+    def sentence(obj: ObjectFacts) -> str:
+        p = _some_parts(rng, obj, 1)[0]
+        tail = p.colour if p.colour and rng.random() < 0.7 else f"clearly visible {_pick(rng, SCENE_PHRASES[scene])}"
+        return _sentence(f"the {_part_name(p)} of the {_noun(rng, obj)} {_is(p.count)} {tail}")
+
+    return _about_one_owner(rng, objects, sentence)
 
 
 Template = Callable[[np.random.Generator, str, Sequence[ObjectFacts]], Optional[str]]
