@@ -50,8 +50,6 @@ class ClipConfig(Section):
     pretrained: Optional[str] = "openai"
     checkpoint: Optional[str] = None
     checkpoint_sha256: Optional[str] = None
-    random_weights: bool = False  # tests and benchmarks only
-    seed: int = 0
     model_config_file: Optional[str] = None  # a custom open_clip architecture (JSON)
     flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
     templates: tuple[str, ...] = OVSEG_TEMPLATES
@@ -117,6 +115,8 @@ class Config(Section):
         "captions.batch_size": "captions.captions_per_batch",
         "clip.batch_size": "clip.crops_per_batch",
         "masks.sam.image_batch_size": "masks.sam.encoder_batch_size",
+        "clip.random_weights": "clip.checkpoint: random (or random:SEED)",
+        "clip.seed": "clip.checkpoint: random:SEED",
     }
 
     input: InputConfig = InputConfig()

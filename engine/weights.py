@@ -13,11 +13,30 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-from ovlabel.engine.errors import ModelWeightsError
+from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.shipped import shipped_path
 
 log = logging.getLogger(__name__)
 REMOTE_SCHEMES = ("http", "https", "gs", "s3")
+RANDOM_WEIGHTS = "random"  # a checkpoint location: seeded random weights (smoke runs, benchmarks), no file
+
+
+def random_weights_seed(location: Optional[str]) -> Optional[int]:
+    """The seed of a random-weights location: ``random`` -> 0, ``random:SEED`` -> SEED; None for anything else.
+
+    Random weights run the real model code with meaningless labels: smoke runs and benchmarks.
+    """
+    if location is None:
+        return None
+    name, sep, seed = location.partition(":")
+    if name != RANDOM_WEIGHTS:
+        return None
+    if not sep:
+        return 0
+    try:
+        return int(seed)
+    except ValueError:
+        raise ConfigError(f"checkpoint {location!r}: random weights take an integer seed, e.g. 'random:0'") from None
 
 
 def cache_dir() -> Path:
@@ -52,13 +71,13 @@ def _local_file(location: str, key: str) -> Path:
 def check_local_checkpoint(location: Optional[str], key: str) -> None:
     """Raise :class:`ModelWeightsError` when ``location`` is a local file that does not exist (the
     preflight of a checkpoint: URLs and None pass). ``key`` is the config key that names it."""
-    if location is not None and not is_remote(location):
+    if location is not None and not is_remote(location) and random_weights_seed(location) is None:
         _local_file(location, key)
 
 
 def checkpoint_sha256(location: Optional[str], configured: Optional[str]) -> Optional[str]:
     """What run.json records of a checkpoint: the configured sha256, else a local file's own, else None."""
-    if location is None:
+    if location is None or random_weights_seed(location) is not None:
         return None
     if configured:
         return configured

@@ -21,7 +21,7 @@ import numpy as np
 from ovlabel.engine.config import ClipConfig
 from ovlabel.engine.shipped import shipped, shipped_path
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
-from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
+from ovlabel.engine.weights import load_state_dict, random_weights_seed, resolve_checkpoint, sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -91,9 +91,12 @@ def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Op
         open_clip.add_model_config(config_file)
     if cfg.model not in open_clip.list_models():
         raise ConfigError(f"unknown open_clip model {cfg.model!r}; see open_clip.list_models() or set clip.model_config_file")
-    torch.manual_seed(cfg.seed)
+    seed = random_weights_seed(cfg.checkpoint)
+    torch.manual_seed(seed or 0)
     sha: Optional[str] = None
-    if cfg.checkpoint is not None:
+    if seed is not None:
+        model = open_clip.create_model(cfg.model, pretrained=None)
+    elif cfg.checkpoint is not None:
         model = open_clip.create_model(cfg.model, pretrained=None)
         path = resolve_checkpoint(cfg.checkpoint, "clip.checkpoint", cfg.checkpoint_sha256)
         try:
@@ -102,11 +105,9 @@ def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Op
             raise ModelWeightsError(f"checkpoint {str(path)!r} does not fit open_clip model {cfg.model!r} "
                                     f"({str(exc).splitlines()[0][:160]}); check clip.model") from None
         sha = cfg.checkpoint_sha256 or sha256_file(path)
-    elif cfg.random_weights or cfg.pretrained is None:
-        if not cfg.random_weights:
-            raise ModelWeightsError(f"no CLIP weights configured for {cfg.model!r}; set clip.pretrained=TAG or "
-                                    f"clip.checkpoint=/path/to/open_clip_model.safetensors")
-        model = open_clip.create_model(cfg.model, pretrained=None)
+    elif cfg.pretrained is None:
+        raise ModelWeightsError(f"no CLIP weights configured for {cfg.model!r}; set clip.pretrained=TAG or "
+                                f"clip.checkpoint=/path/to/open_clip_model.safetensors")
     else:
         model = _create_pretrained(cfg)
     return model.to(device).eval(), open_clip.get_tokenizer(cfg.model), sha
@@ -259,4 +260,4 @@ class OpenClipEmbedder:
     def describe(self) -> dict[str, object]:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
                 "checkpoint_sha256": self.checkpoint_sha256,
-                "templates": len(self.cfg.templates), "random_weights": self.cfg.random_weights}
+                "templates": len(self.cfg.templates), "random_weights": random_weights_seed(self.cfg.checkpoint) is not None}

@@ -1,6 +1,7 @@
 """The pipeline's own config sections (beam, output) on top of the engine's, and renamed keys."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,9 @@ def test_a_renamed_key_names_its_new_name_in_files_and_overrides(tmp_path: Path,
     *sections, leaf = old.split(".")
     text = "".join(f"{'  ' * i}{s}:\n" for i, s in enumerate(sections)) + f"{'  ' * len(sections)}{leaf}: 1\n"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=f"'{old}' in .*c.yaml is now '{new}'"):
+    with pytest.raises(ConfigError, match=f"'{old}' in .*c.yaml is now {re.escape(repr(new))}"):
         load_run_config(path)
-    with pytest.raises(ConfigError, match=f"'{old}' .* is now '{new}'"):
+    with pytest.raises(ConfigError, match=f"'{old}' .* is now {re.escape(repr(new))}"):
         load_run_config(None, [f"{old}=1"])
 
 
