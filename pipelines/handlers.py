@@ -112,11 +112,11 @@ class MatchModelHandler(_BundleHandler):
         self._matching = matching
 
     def load_model(self) -> Any:
-        from ovlabel.engine.matching import OpenClipEmbedder
+        from ovlabel.engine.matching import build_embedder
         from ovlabel.engine.matching import RegionMatcher
         from ovlabel.engine.weights import pick_device
 
-        embedder = OpenClipEmbedder(self._clip, pick_device(self._clip.device))
+        embedder = build_embedder(self._clip, pick_device(self._clip.device))
         return RegionMatcher(embedder, self._matching)
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:

@@ -20,13 +20,13 @@ explicit index tie-breaks, so identical input gives identical output.
 from ovlabel.engine.matching.context import (ImageContext, ImageInput, candidate_masks, containment, dilate,
                                              fraction_inside, large_enough, widened_box)
 from ovlabel.engine.matching.crops import CROP_MODES, crop_image, crop_region, mask_box
-from ovlabel.engine.matching.embedder import OpenClipEmbedder, RegionEmbedder, build_clip_model
+from ovlabel.engine.matching.embedder import OpenClipEmbedder, RegionEmbedder, build_clip_model, build_embedder
 from ovlabel.engine.matching.matcher import RegionMatcher, label_image
 from ovlabel.engine.matching.parts import Lexicon, grow_objects
 from ovlabel.engine.matching.slots import (Candidate, NounRef, Slot, assign, demand_of, eligible, merge_columns,
                                            merged_slot, nouns_at_level, part_nouns, synonym_groups)
 
-__all__ = ["CROP_MODES", "Candidate", "ImageContext", "ImageInput", "Lexicon", "NounRef", "OpenClipEmbedder",
+__all__ = ["CROP_MODES", "Candidate", "ImageContext", "ImageInput", "Lexicon", "NounRef", "OpenClipEmbedder", "build_embedder",
            "RegionEmbedder", "RegionMatcher", "Slot", "assign", "build_clip_model", "candidate_masks",
            "containment", "crop_image", "crop_region", "demand_of", "dilate", "eligible", "fraction_inside",
            "grow_objects", "label_image", "large_enough", "mask_box", "merge_columns", "merged_slot",

@@ -178,12 +178,15 @@ def _padded(chunk: np.ndarray, size: int) -> np.ndarray:
 
 
 class OpenClipEmbedder:
-    """:class:`RegionEmbedder` over any open_clip model; bf16 autocast on CUDA."""
+    """:class:`RegionEmbedder` over an open_clip ``model`` (eval mode, on ``device``) and its ``tokenizer``;
+    ``cfg`` says how to use them (prompt templates, crops per call, flip averaging). bf16 autocast on CUDA.
+    :func:`build_embedder` builds model and embedder together from the config."""
 
-    def __init__(self, cfg: ClipConfig, device: str = "cpu") -> None:
+    def __init__(self, model: Any, tokenizer: Any, cfg: ClipConfig, device: str = "cpu",
+                 checkpoint_sha256: Optional[str] = None) -> None:
         self.cfg = cfg
         self.device = device
-        self.model, self.tokenizer, self.checkpoint_sha256 = build_clip_model(cfg, device)
+        self.model, self.tokenizer, self.checkpoint_sha256 = model, tokenizer, checkpoint_sha256
         self.crop_size = crop_size_of(self.model)
         self._mean, self._std = pixel_stats(self.model, device)
         self.logit_scale = float(self.model.logit_scale.exp().item())
@@ -261,3 +264,9 @@ class OpenClipEmbedder:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
                 "checkpoint_sha256": self.checkpoint_sha256,
                 "templates": len(self.cfg.templates), "random_weights": random_weights_seed(self.cfg.checkpoint) is not None}
+
+
+def build_embedder(cfg: ClipConfig, device: str = "cpu") -> OpenClipEmbedder:
+    """The configured open_clip model (:func:`build_clip_model`) and its embedder, built together."""
+    model, tokenizer, sha = build_clip_model(cfg, device)
+    return OpenClipEmbedder(model, tokenizer, cfg, device, sha)

@@ -20,7 +20,7 @@ def tiny_clip() -> clip_module.OpenClipEmbedder:
     from ovlabel.pipelines.options import load_run_config as load_config
 
     cfg = load_config(config_path("tiny.yaml")).clip
-    return clip_module.OpenClipEmbedder(cfg, "cpu")
+    return clip_module.build_embedder(cfg, "cpu")
 
 
 @pytest.mark.parametrize("mode", ["masked", "box", "blend"])
@@ -51,7 +51,8 @@ def test_flip_average_embeds_a_crop_and_its_mirror_alike(tiny_clip: clip_module.
     crops = np.stack([noise_image(5, (64, 64)), noise_image(6, (64, 64))])
     mirrored = np.ascontiguousarray(crops[:, :, ::-1])
     assert not np.allclose(tiny_clip.embed_crops(crops), tiny_clip.embed_crops(mirrored), atol=1e-3)
-    flipping = clip_module.OpenClipEmbedder(tiny_clip.cfg.model_copy(update={"flip_average": True}), "cpu")
+    flipping = clip_module.OpenClipEmbedder(tiny_clip.model, tiny_clip.tokenizer,
+                                            tiny_clip.cfg.model_copy(update={"flip_average": True}), "cpu")
     both = flipping.embed_crops(crops)
     np.testing.assert_allclose(both, flipping.embed_crops(mirrored), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-5)
