@@ -37,13 +37,10 @@ def check_local_checkpoint(location: str | None, key: str) -> None:
 
 def check_sam(cfg: Config) -> None:
     sam = cfg.masks.sam
-    if sam.checkpoint is None and not sam.random_weights:
-        from ovlabel.engine.masks.sam import sam_architectures
+    if sam.checkpoint is None and not sam.random_weights:  # the sam package imports torch: only to raise
+        from ovlabel.engine.masks.sam import check_sam_weights
 
-        url = (sam_architectures().get(sam.model_type) or {}).get("checkpoint_url")
-        name = url.rsplit("/", 1)[-1] if url else f"a {sam.model_type} checkpoint"
-        raise ModelWeightsError(f"no SAM checkpoint configured; download {name}"
-                                f"{f' from {url}' if url else ''} and set masks.sam.checkpoint=/path/to/{name}")
+        check_sam_weights(sam)
     check_local_checkpoint(sam.checkpoint, "masks.sam.checkpoint")
 
 

@@ -33,8 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.config import SamConfig
 from ovlabel.engine.masks.data import MaskBatch
-from ovlabel.engine.masks.sam import SamReferenceGenerator
-from ovlabel.engine.masks.sam_batched import SamBatchedGenerator, make_random_sam_coherent
+from ovlabel.engine.masks.sam import batched_generator, make_random_sam_coherent, reference_generator
 
 log = logging.getLogger("bench_sam")
 
@@ -138,12 +137,12 @@ def agreement(ref: Sequence[MaskBatch], ours: Sequence[MaskBatch]) -> dict[str, 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = build_config(args)
     images = load_images(args)
-    ref = SamReferenceGenerator(cfg, args.device)
+    ref = reference_generator(cfg, args.device)
     if cfg.random_weights and not args.raw_random:
         make_random_sam_coherent(ref.model)
-    ours = SamBatchedGenerator(cfg, args.device, model=ref.model,
-                               autocast=None if args.precision == "auto" else args.precision == "bf16",
-                               sdpa=None if args.attention == "auto" else args.attention == "sdpa")
+    ours = batched_generator(cfg, args.device, model=ref.model,
+                             autocast=None if args.precision == "auto" else args.precision == "bf16",
+                             sdpa=None if args.attention == "auto" else args.attention == "sdpa")
     ours.checkpoint_sha256 = ref.checkpoint_sha256
     gens = {"reference": ref.generate, "batched": ours.generate}
     for _ in range(args.warmup):

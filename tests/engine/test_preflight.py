@@ -26,3 +26,13 @@ def test_missing_clip_checkpoint_names_the_key(tmp_path: Path) -> None:
     cfg = load_config(config_path("demo.yaml"), [f"clip.checkpoint={tmp_path / 'clip.safetensors'}"])
     with pytest.raises(ModelWeightsError, match="clip.checkpoint"):
         preflight(cfg)
+
+
+def test_missing_sam_checkpoint_names_the_official_file() -> None:
+    cfg = load_config(config_path("demo.yaml"), ["masks.generator=sam", "masks.sam.model_type=vit_b",
+                                                 "masks.sam.random_weights=false"])
+    with pytest.raises(ModelWeightsError) as err:
+        preflight(cfg)
+    url = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
+    assert str(err.value) == (f"no SAM checkpoint configured; download sam_vit_b_01ec64.pth from {url} "
+                              "and set masks.sam.checkpoint=/path/to/sam_vit_b_01ec64.pth")
