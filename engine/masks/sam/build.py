@@ -18,7 +18,7 @@ def amg_kwargs(cfg: SamConfig) -> dict[str, Any]:
 
 
 def _model(cfg: SamConfig, device: str, model: Any) -> tuple[Any, Optional[str]]:
-    """(model, checkpoint sha256): ``model`` moved to ``device`` (provenance from the config), or one built per ``cfg``."""
+    """(model, checkpoint sha256): ``model`` moved to ``device`` (sha256 from the config), or one built per ``cfg``."""
     if model is None:
         return build_sam_model(cfg, device)
     return model.to(device).eval(), cfg.checkpoint_sha256

@@ -102,7 +102,7 @@ class SamBatchedGenerator:
         from segment_anything.utils.amg import build_all_layer_point_grids
         from segment_anything.utils.transforms import ResizeLongestSide
 
-        self.amg = AmgSettings(**amg)
+        self.settings = AmgSettings(**amg)
         self.model, self.model_type, self.checkpoint_sha256 = model, model_type, checkpoint_sha256
         self.encoder_batch_size = encoder_batch_size
         self.device = torch.device(device)
@@ -111,14 +111,14 @@ class SamBatchedGenerator:
         self.sdpa = cuda if sdpa is None else sdpa
         self.img_size = int(model.image_encoder.img_size)
         self.transform = ResizeLongestSide(self.img_size)
-        self.point_grids = build_all_layer_point_grids(self.amg.points_per_side, self.amg.crop_n_layers,
-                                                       self.amg.crop_n_points_downscale_factor)
+        self.point_grids = build_all_layer_point_grids(self.settings.points_per_side, self.settings.crop_n_layers,
+                                                       self.settings.crop_n_points_downscale_factor)
         self.decoder = SharedImageDecoder(model)
         self._chunks = _CUDA_CHUNKS if cuda else _CPU_CHUNKS
 
     def generate(self, images: Sequence[np.ndarray], image_ids: Sequence[str] = ()) -> list[MaskBatch]:
         """images: (H, W, 3) uint8 RGB, sizes may differ -> one MaskBatch per image."""
-        jobs = _crop_jobs(images, self.amg.crop_n_layers, self.amg.crop_overlap_ratio)
+        jobs = _crop_jobs(images, self.settings.crop_n_layers, self.settings.crop_overlap_ratio)
         per_image: list[list[tuple[XYXY, MaskColumns]]] = [[] for _ in images]
         with torch.inference_mode():
             for group in _groups(jobs, self.encoder_batch_size):
@@ -131,7 +131,7 @@ class SamBatchedGenerator:
 
     def describe(self) -> dict[str, object]:
         return {"generator": self.name, "model_type": self.model_type,
-                "checkpoint_sha256": self.checkpoint_sha256, **self.amg.as_kwargs(),
+                "checkpoint_sha256": self.checkpoint_sha256, **self.settings.as_kwargs(),
                 "image_batch_size": self.encoder_batch_size,
                 "precision": "bf16-autocast" if self.autocast else "fp32",
                 "attention": "sdpa" if self.sdpa else "exact"}
@@ -154,10 +154,10 @@ class SamBatchedGenerator:
         points = self.point_grids[job.layer] * np.array(frame.size)[None, ::-1]
         with self._amp():
             side = self.decoder.image_side(embedding[None])
-        step = self.amg.points_per_batch
+        step = self.settings.points_per_batch
         data = MaskColumns.concat([self._process_points(side, points[s:s + step], frame)
                                    for s in range(0, len(points), step)])
-        return uncrop_coords(box_nms(data, data.iou, self.amg.box_nms_thresh), job.crop_box, self.device)
+        return uncrop_coords(box_nms(data, data.iou, self.settings.box_nms_thresh), job.crop_box, self.device)
 
     def _process_points(self, side: ImageSide, points: np.ndarray, frame: CropFrame) -> MaskColumns:
         """One point batch: decode, filter by predicted IoU, upscale the survivors, filter, box.
@@ -173,7 +173,7 @@ class SamBatchedGenerator:
         step = max(1, self._chunks.post_elements // (frame.size[0] * frame.size[1] + self.img_size ** 2))
         return MaskColumns.concat([
             masks_from_logits(logits[s:s + step], iou[s:s + step], pts[s:s + step], frame, self.model.mask_threshold,
-                              self.amg.stability_score_offset, self.amg.stability_score_thresh)
+                              self.settings.stability_score_offset, self.settings.stability_score_thresh)
             for s in range(0, len(logits), step)])
 
     def _decode(self, side: ImageSide, points: np.ndarray, crop_size: tuple[int, int]
@@ -182,7 +182,7 @@ class SamBatchedGenerator:
         outputs passing the predicted-IoU filter, point-major as segment-anything flattens them."""
         coords = torch.as_tensor(self.transform.apply_coords(points, crop_size), device=self.device)
         with self._amp():
-            logits, iou, keep, alive = self.decoder.decode(side, coords, self.amg.pred_iou_thresh,
+            logits, iou, keep, alive = self.decoder.decode(side, coords, self.settings.pred_iou_thresh,
                                                            self._chunks.upscale_points)
         flat_keep = keep[alive].reshape(-1)
         pts = np.repeat(points[alive.cpu().numpy()], iou.shape[1], axis=0)[flat_keep.cpu().numpy()]
@@ -191,8 +191,8 @@ class SamBatchedGenerator:
     def _finish(self, image: np.ndarray, crops: Sequence[tuple[XYXY, MaskColumns]]) -> MaskBatch:
         """Merge crops (crop NMS), clean small regions, encode RLEs -> MaskBatch."""
         size = (int(image.shape[0]), int(image.shape[1]))
-        data = merge_crops(crops, size, self.device, self.amg.crop_nms_thresh)
-        if self.amg.min_mask_region_area > 0 and len(data.iou):
-            data = clean_small_regions(data, self.amg.min_mask_region_area,
-                                       max(self.amg.box_nms_thresh, self.amg.crop_nms_thresh), self.device)
+        data = merge_crops(crops, size, self.device, self.settings.crop_nms_thresh)
+        if self.settings.min_mask_region_area > 0 and len(data.iou):
+            data = clean_small_regions(data, self.settings.min_mask_region_area,
+                                       max(self.settings.box_nms_thresh, self.settings.crop_nms_thresh), self.device)
         return data.to_batch(size, f"sam:{self.model_type}")

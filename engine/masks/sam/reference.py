@@ -34,9 +34,9 @@ class SamReferenceGenerator:
     def __init__(self, model: Any, *, model_type: str, checkpoint_sha256: Optional[str] = None, **amg: Any) -> None:
         from segment_anything import SamAutomaticMaskGenerator
 
-        self.amg = AmgSettings(**amg)
+        self.settings = AmgSettings(**amg)
         self.model, self.model_type, self.checkpoint_sha256 = model, model_type, checkpoint_sha256
-        self._amg = SamAutomaticMaskGenerator(model, output_mode="coco_rle", **self.amg.as_kwargs())
+        self._generator = SamAutomaticMaskGenerator(model, output_mode="coco_rle", **self.settings.as_kwargs())
 
     def generate(self, images: Sequence[np.ndarray], image_ids: Sequence[str] = ()) -> list[MaskBatch]:
         import torch
@@ -44,10 +44,10 @@ class SamReferenceGenerator:
         out = []
         with torch.inference_mode():
             for image in images:
-                records = self._amg.generate(image)
+                records = self._generator.generate(image)
                 out.append(records_to_batch(records, image.shape[:2], f"sam:{self.model_type}"))
         return out
 
     def describe(self) -> dict[str, object]:
         return {"generator": self.name, "model_type": self.model_type,
-                "checkpoint_sha256": self.checkpoint_sha256, **self.amg.as_kwargs()}
+                "checkpoint_sha256": self.checkpoint_sha256, **self.settings.as_kwargs()}

@@ -70,7 +70,7 @@ def test_plain_keyword_arguments_match_the_config_builder(pair: tuple[SamReferen
     assert a.rles == b.rles and np.array_equal(a.predicted_iou, b.predicted_iou)
     with pytest.raises(TypeError, match="points_per_sides"):
         SamBatchedGenerator(model, model_type="vit_tiny", points_per_sides=2)
-    assert list(amg_kwargs(cfg)) == list(direct.amg.as_kwargs())
+    assert list(amg_kwargs(cfg)) == list(direct.settings.as_kwargs())
 
 
 @pytest.mark.gpu

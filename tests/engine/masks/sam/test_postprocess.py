@@ -59,8 +59,9 @@ def test_crop_frame_sizes_match_resize_longest_side() -> None:
 
 def _columns(masks: np.ndarray, iou: list[float], crop_box: tuple[int, int, int, int]) -> MaskColumns:
     n = len(masks)
-    return MaskColumns(torch.as_tensor(masks), torch.tensor(iou), torch.tensor(iou), np.arange(2 * n, dtype=float).reshape(n, 2),
-                       torch.tensor([[0, 0, 1, 1]] * n), torch.tensor([crop_box] * n))
+    return MaskColumns(torch.as_tensor(masks), torch.tensor(iou), torch.tensor(iou),
+                       np.arange(2 * n, dtype=float).reshape(n, 2), torch.tensor([[0, 0, 1, 1]] * n),
+                       torch.tensor([crop_box] * n))
 
 
 def test_mask_columns_select_concat_and_merge_crops() -> None:
