@@ -33,8 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.masks.settings import SamConfig
 from ovlabel.engine.masks.data import MaskBatch
-from ovlabel.engine.masks.sam import SamReferenceGenerator
-from ovlabel.engine.masks.sam_batched import SamBatchedGenerator, make_random_sam_coherent
+from ovlabel.engine.masks.sam import batched_generator, make_random_sam_coherent, reference_generator
 
 log = logging.getLogger("bench_sam")
 
@@ -138,12 +137,12 @@ def agreement(ref: Sequence[MaskBatch], ours: Sequence[MaskBatch]) -> dict[str, 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = build_config(args)
     images = load_images(args)
-    ref = SamReferenceGenerator(cfg, args.device)
+    ref = reference_generator(cfg, args.device)
     if cfg.random_weights and not args.raw_random:
         make_random_sam_coherent(ref.model)
-    ours = SamBatchedGenerator(cfg, args.device, model=ref.model,
-                               autocast=None if args.precision == "auto" else args.precision == "bf16",
-                               sdpa=None if args.attention == "auto" else args.attention == "sdpa")
+    ours = batched_generator(cfg, args.device, model=ref.model,
+                             autocast=None if args.precision == "auto" else args.precision == "bf16",
+                             sdpa=None if args.attention == "auto" else args.attention == "sdpa")
     ours.checkpoint_sha256 = ref.checkpoint_sha256
     gens = {"reference": ref.generate, "batched": ours.generate}
     for _ in range(args.warmup):
@@ -182,7 +181,7 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join([
         (f"model {b['model_type']} on {s['device']} ({s['torch_threads']} threads), {s['images']} images "
          f"({s['source']}), points_per_side {b['points_per_side']}, points_per_batch {b['points_per_batch']}, "
-         f"image_batch_size {b['image_batch_size']}, crop_n_layers {b['crop_n_layers']}"),
+         f"encoder_batch_size {b['encoder_batch_size']}, crop_n_layers {b['crop_n_layers']}"),
         (f"thresholds: pred_iou {b['pred_iou_thresh']}, stability {b['stability_score_thresh']}, "
          f"box_nms {b['box_nms_thresh']}; ours: {b['precision']}, attention {b['attention']}"),
         f"reference: {ips['reference']:.4f} images/s  (runs {runs['reference']} s)",

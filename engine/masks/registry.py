@@ -78,10 +78,12 @@ def _build_sam(settings: SamConfig, device: str) -> MaskGenerator:
 
 
 def _check_sam(settings: SamConfig) -> None:
-    from ovlabel.engine.masks.sam import check_sam_weights
     from ovlabel.engine.weights import check_local_checkpoint
 
-    check_sam_weights(settings)
+    if settings.checkpoint is None and not settings.random_weights:  # the sam package loads torch: only to raise
+        from ovlabel.engine.masks.sam import check_sam_weights
+
+        check_sam_weights(settings)
     check_local_checkpoint(settings.checkpoint, "masks.sam.checkpoint")
 
 

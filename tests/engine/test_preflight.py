@@ -34,3 +34,12 @@ def test_missing_spacy_model_has_the_loaders_error() -> None:
     with pytest.raises(ConfigError) as err:
         check_spacy_model("not_a_spacy_model")
     assert str(err.value) == str(missing_model_error("not_a_spacy_model"))
+
+
+def test_missing_sam_checkpoint_names_the_official_file() -> None:
+    cfg = load_config(config_path("demo.yaml"), ["masks.generator=sam", "masks.sam.model_type=vit_b"])
+    with pytest.raises(ModelWeightsError) as err:
+        preflight(cfg)
+    url = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
+    assert str(err.value) == (f"no SAM checkpoint configured; download sam_vit_b_01ec64.pth from {url} "
+                              "and set masks.sam.checkpoint=/path/to/sam_vit_b_01ec64.pth")

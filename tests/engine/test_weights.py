@@ -47,7 +47,7 @@ def test_missing_and_unreachable_files_name_the_file(tmp_path: Path, monkeypatch
 def test_sam_loads_a_safetensors_checkpoint_through_the_real_path(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
-    from ovlabel.engine.masks.sam import build_sam_model
+    from ovlabel.engine.masks.sam.model import build_sam_model
 
     model, sha = build_sam_model(SamConfig(model_type="vit_tiny", random_weights=True, seed=3))
     path = tmp_path / "sam_tiny.safetensors"
@@ -59,7 +59,7 @@ def test_sam_loads_a_safetensors_checkpoint_through_the_real_path(tmp_path: Path
 
 
 def test_sam_without_checkpoint_names_the_official_file() -> None:
-    from ovlabel.engine.masks.sam import build_sam_model
+    from ovlabel.engine.masks.sam.model import build_sam_model
 
     with pytest.raises(ModelWeightsError, match="sam_vit_h_4b8939.pth from https://dl.fbaipublicfiles.com"):
         build_sam_model(SamConfig(model_type="vit_h"))
