@@ -48,7 +48,8 @@ class ImagesConfig(Section):
 class ClipConfig(Section):
     model: str = "ViT-B-16"
     pretrained: Optional[str] = "openai"
-    checkpoint: Optional[str] = None
+    checkpoint: Optional[str] = Field(
+        None, description="a path or URL (wins over pretrained); 'random' or 'random:SEED': seeded random weights")
     checkpoint_sha256: Optional[str] = None
     model_config_file: Optional[str] = None  # a custom open_clip architecture (JSON)
     flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
@@ -117,6 +118,8 @@ class Config(Section):
         "masks.sam.image_batch_size": "masks.sam.encoder_batch_size",
         "clip.random_weights": "clip.checkpoint: random (or random:SEED)",
         "clip.seed": "clip.checkpoint: random:SEED",
+        "masks.sam.random_weights": "masks.sam.checkpoint: random (or random:SEED)",
+        "masks.sam.seed": "masks.sam.checkpoint: random:SEED",
     }
 
     input: InputConfig = InputConfig()

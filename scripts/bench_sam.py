@@ -40,7 +40,7 @@ log = logging.getLogger("bench_sam")
 RANDOM_WEIGHT_THRESHOLDS = {"pred_iou_thresh": 0.01, "stability_score_thresh": 0.05}
 CONFIG_FLAGS = ("points_per_side", "points_per_batch", "encoder_batch_size", "pred_iou_thresh",
                 "stability_score_thresh", "box_nms_thresh", "crop_n_layers", "crop_nms_thresh",
-                "crop_n_points_downscale_factor", "min_mask_region_area", "seed")
+                "crop_n_points_downscale_factor", "min_mask_region_area")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -48,6 +48,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--model-type", default="vit_b", help="vit_h, vit_l, vit_b or vit_tiny")
     p.add_argument("--checkpoint", help="SAM checkpoint path or URL")
     p.add_argument("--random-weights", action="store_true", help="seeded random weights (no checkpoint)")
+    p.add_argument("--seed", type=int, default=0, help="with --random-weights: their seed")
     p.add_argument("--raw-random", action="store_true", help="keep plain random weights (speckle masks)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--images", type=int, default=4, help="number of images")
@@ -66,8 +67,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> SamConfig:
-    values: dict[str, Any] = {"model_type": args.model_type, "checkpoint": args.checkpoint,
-                              "random_weights": args.random_weights}
+    checkpoint = f"random:{args.seed}" if args.random_weights else args.checkpoint
+    values: dict[str, Any] = {"model_type": args.model_type, "checkpoint": checkpoint}
     if args.random_weights:
         values.update(RANDOM_WEIGHT_THRESHOLDS)
     values.update({k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None})
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = build_config(args)
     images = load_images(args)
     ref = reference_generator(cfg, args.device)
-    if cfg.random_weights and not args.raw_random:
+    if args.random_weights and not args.raw_random:
         make_random_sam_coherent(ref.model)
     ours = batched_generator(cfg, args.device, model=ref.model,
                              autocast=None if args.precision == "auto" else args.precision == "bf16",
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {"device": args.device, "images": len(images),
                      "image_sizes": [list(im.shape[:2]) for im in images],
                      "source": str(args.images_dir) if args.images_dir else f"synthetic, long side {args.size}",
-                     "coherent_random_weights": bool(cfg.random_weights and not args.raw_random),
+                     "coherent_random_weights": bool(args.random_weights and not args.raw_random),
                      "batched": ours.describe(), "torch_threads": torch.get_num_threads()},
         "seconds": times,
         "images_per_s": {name: len(images) / m for name, m in medians.items()},

@@ -80,7 +80,7 @@ def _build_sam(settings: SamConfig, device: str) -> MaskGenerator:
 def _check_sam(settings: SamConfig) -> None:
     from ovlabel.engine.weights import check_local_checkpoint
 
-    if settings.checkpoint is None and not settings.random_weights:  # the sam package loads torch: only to raise
+    if settings.checkpoint is None:  # the sam package loads torch: import it only to raise its message
         from ovlabel.engine.masks.sam import check_sam_weights
 
         check_sam_weights(settings)
@@ -88,15 +88,18 @@ def _check_sam(settings: SamConfig) -> None:
 
 
 def _sam_source(settings: SamConfig) -> str:
-    return f"sam:{settings.model_type}:{settings.implementation}" + (":random" if settings.random_weights else "")
+    from ovlabel.engine.weights import random_weights_seed
+
+    random = random_weights_seed(settings.checkpoint) is not None
+    return f"sam:{settings.model_type}:{settings.implementation}" + (":random" if random else "")
 
 
 def _sam_models(settings: SamConfig) -> dict[str, dict[str, Any]]:
-    from ovlabel.engine.weights import checkpoint_sha256
+    from ovlabel.engine.weights import checkpoint_sha256, random_weights_seed
 
     return {"sam": {"model_type": settings.model_type, "checkpoint": settings.checkpoint,
                     "sha256": checkpoint_sha256(settings.checkpoint, settings.checkpoint_sha256),
-                    "random_weights": settings.random_weights}}
+                    "random_weights": random_weights_seed(settings.checkpoint) is not None}}
 
 
 def _build_superpixel(settings: SuperpixelConfig, device: str) -> MaskGenerator:

@@ -11,10 +11,9 @@ from ovlabel.engine.sections import Section
 
 class SamConfig(Section):
     model_type: str = "vit_h"
-    checkpoint: Optional[str] = None
+    checkpoint: Optional[str] = Field(
+        None, description="a path or URL; 'random' or 'random:SEED': seeded random weights (smoke runs, benchmarks)")
     checkpoint_sha256: Optional[str] = None
-    random_weights: bool = False  # tests and benchmarks only
-    seed: int = 0
     points_per_side: int = Field(32, ge=1)
     points_per_batch: int = Field(256, ge=1)
     pred_iou_thresh: float = 0.88

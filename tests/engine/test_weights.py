@@ -10,7 +10,7 @@ import torch
 
 from ovlabel.engine.config import ClipConfig
 from ovlabel.engine.masks.settings import SamConfig
-from ovlabel.engine.errors import ModelWeightsError
+from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
 
 
@@ -49,10 +49,10 @@ def test_sam_loads_a_safetensors_checkpoint_through_the_real_path(tmp_path: Path
 
     from ovlabel.engine.masks.sam.model import build_sam_model
 
-    model, sha = build_sam_model(SamConfig(model_type="vit_tiny", random_weights=True, seed=3))
+    model, sha = build_sam_model(SamConfig(model_type="vit_tiny", checkpoint="random:3"))
     path = tmp_path / "sam_tiny.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    loaded, loaded_sha = build_sam_model(SamConfig(model_type="vit_tiny", checkpoint=str(path), seed=99))
+    loaded, loaded_sha = build_sam_model(SamConfig(model_type="vit_tiny", checkpoint=str(path)))
     assert sha is None and loaded_sha == sha256_file(path)
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
@@ -72,3 +72,13 @@ def test_clip_checkpoint_must_fit_the_architecture(tmp_path: Path) -> None:
     torch.save({"visual.proj": torch.zeros(3)}, path)
     with pytest.raises(ModelWeightsError, match="does not fit open_clip model"):
         build_clip_model(ClipConfig(model="ovlabel-tiny-clip", pretrained=None, checkpoint=str(path)))
+
+
+def test_random_weights_are_a_checkpoint_location() -> None:
+    from ovlabel.engine.weights import check_local_checkpoint, random_weights_seed
+
+    assert (random_weights_seed("random"), random_weights_seed("random:7"), random_weights_seed("/m/random.pt")) == (0, 7, None)
+    assert random_weights_seed(None) is None
+    check_local_checkpoint("random:3", "masks.sam.checkpoint")  # no file to find
+    with pytest.raises(ConfigError, match="integer seed"):
+        random_weights_seed("random:x")

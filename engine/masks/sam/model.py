@@ -2,8 +2,8 @@
 
 Architectures live in ``configs/models/sam.yaml`` (vit_h, vit_l, vit_b, and vit_tiny for tests).
 The checkpoint is a path or URL (``masks.sam.checkpoint``); without one, the official file for the
-model type is named in the error. ``random_weights: true`` builds the same model with seeded
-random weights (tests and benchmarks only).
+model type is named in the error. ``random`` (or ``random:SEED``) builds the same model with
+seeded random weights (smoke runs and benchmarks: :func:`ovlabel.engine.weights.random_weights_seed`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import yaml
 from ovlabel.engine.masks.settings import SamConfig
 from ovlabel.engine.shipped import shipped
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
-from ovlabel.engine.weights import load_state_dict, resolve_checkpoint, sha256_file
+from ovlabel.engine.weights import load_state_dict, random_weights_seed, resolve_checkpoint, sha256_file
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,8 +31,8 @@ def _arch(model_type: str) -> dict[str, Any]:
 
 
 def check_sam_weights(cfg: SamConfig) -> None:
-    """Raise :class:`ModelWeightsError` naming the official file when neither a checkpoint nor random weights is set."""
-    if cfg.checkpoint is not None or cfg.random_weights:
+    """Raise :class:`ModelWeightsError` naming the official file when no checkpoint (or ``random``) is set."""
+    if cfg.checkpoint is not None:
         return
     url = (sam_architectures().get(cfg.model_type) or {}).get("checkpoint_url")
     name = url.rsplit("/", 1)[-1] if url else f"a {cfg.model_type} checkpoint"
@@ -48,10 +48,11 @@ def build_sam_model(cfg: SamConfig, device: str = "cpu") -> tuple[Any, Optional[
     arch = _arch(cfg.model_type)
     check_sam_weights(cfg)
     checkpoint_sha: Optional[str] = None
-    torch.manual_seed(cfg.seed)
+    seed = random_weights_seed(cfg.checkpoint)
+    torch.manual_seed(seed or 0)
     sam = _build_sam(arch["encoder_embed_dim"], arch["encoder_depth"], arch["encoder_num_heads"],
                      list(arch["encoder_global_attn_indexes"]), checkpoint=None)
-    if cfg.checkpoint is not None:
+    if seed is None and cfg.checkpoint is not None:
         path = resolve_checkpoint(cfg.checkpoint, "masks.sam.checkpoint", cfg.checkpoint_sha256)
         missing, unexpected = sam.load_state_dict(load_state_dict(path), strict=False)
         if missing or unexpected:

@@ -25,7 +25,7 @@ from ovlabel.engine.masks.sam import (
 )
 
 LOW_THRESHOLDS: dict[str, Any] = dict(
-    model_type="vit_tiny", random_weights=True, seed=0, points_per_side=3, points_per_batch=5,
+    model_type="vit_tiny", checkpoint="random:0", points_per_side=3, points_per_batch=5,
     pred_iou_thresh=0.01, stability_score_thresh=0.05, box_nms_thresh=0.95, encoder_batch_size=2,
 )
 

@@ -23,7 +23,7 @@ def test_check_sam_weights_names_the_official_file() -> None:
 
 def test_check_sam_weights_passes_with_a_checkpoint_or_random_weights() -> None:
     check_sam_weights(SamConfig(model_type="vit_h", checkpoint="/models/sam.pth"))
-    check_sam_weights(SamConfig(model_type="vit_h", random_weights=True))
+    check_sam_weights(SamConfig(model_type="vit_h", checkpoint="random"))
 
 
 def test_unknown_model_type_is_a_config_error_before_the_checkpoint() -> None:
@@ -33,7 +33,7 @@ def test_unknown_model_type_is_a_config_error_before_the_checkpoint() -> None:
 
 
 def test_make_random_sam_coherent_ties_the_upscaling_taps() -> None:
-    model, sha = build_sam_model(SamConfig(model_type="vit_tiny", random_weights=True))
+    model, sha = build_sam_model(SamConfig(model_type="vit_tiny", checkpoint="random"))
     before = model.mask_decoder.output_hypernetworks_mlps[0].layers[-1].bias.clone()
     make_random_sam_coherent(model, logit_scale=2.0)
     assert sha is None and not model.training
