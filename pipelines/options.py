@@ -36,13 +36,9 @@ class OutputOptions(Section):
 class RunConfig(Config):
     """A whole run: the engine's settings plus how Beam deploys them."""
 
-    renamed_keys: ClassVar[dict[str, str]] = {
-        **Config.renamed_keys,
-        "masks.batch_size": "beam.masks.images_per_batch",
-        "masks.accelerator": "beam.masks.accelerator",
-        "clip.image_batch_size": "beam.matching.images_per_batch",
-        "clip.accelerator": "beam.matching.accelerator",
-    }
+    renamed_keys: ClassVar[dict[str, str]] = {**Config.renamed_keys, **{old: f"beam.{new}" for old, new in (
+        ("masks.batch_size", "masks.images_per_batch"), ("masks.accelerator", "masks.accelerator"),
+        ("clip.image_batch_size", "matching.images_per_batch"), ("clip.accelerator", "matching.accelerator"))}}
 
     beam: BeamOptions = BeamOptions()
     output: OutputOptions = OutputOptions()
