@@ -16,9 +16,9 @@ RECORD = InputRecord("a", "/x/a.png", ("a dog", "a cat"), '{"image": "a.png", "e
 
 
 def _segment(**changes: object) -> Segment:
-    fields = dict(segment_id=1, parent_id=0, level="object", label="dog", score=0.5, source="caption",
-                  mask={"size": (np.int64(4), np.int32(6)), "counts": "abc"}, bbox_xywh=(np.float32(1), 2, 3.5, 4),
-                  area=7, phrase="a dog", caption_index=0, char_span=(2, 5))
+    fields = {"segment_id": 1, "parent_id": 0, "level": "object", "label": "dog", "score": 0.5, "source": "caption",
+              "mask": {"size": (np.int64(4), np.int32(6)), "counts": "abc"}, "bbox_xywh": (np.float32(1), 2, 3.5, 4),
+              "area": 7, "phrase": "a dog", "caption_index": 0, "char_span": (2, 5)}
     return Segment(**{**fields, **changes})  # type: ignore[arg-type]
 
 
