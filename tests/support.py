@@ -1,6 +1,6 @@
 """Plain helpers shared by tests: captions, a scene drawer, a manifest writer and a toy mask generator.
 
-Tests reach these through the fixtures of ``tests/conftest.py``; import this module directly only
+Tests reach these through the fixtures of the top conftest.py; import this module directly only
 for what is needed at collection time (parametrize lists) or outside a test (``tests/engine/bad_files.py``).
 """
 from __future__ import annotations
