@@ -6,7 +6,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from tests.conftest import draw_scene
+from tests.support import draw_scene
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from ovlabel.pipelines.pipeline import RunSummary, run
-from tests.conftest import write_manifest
 from tests.engine.bad_files import BAD_MESSAGES, PIXEL_CAP, bad_files, good_variants
 from tests.pipelines.helpers import FAST_MASKS, read_rows, tiny_config
+from tests.support import ManifestWriter
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +57,9 @@ def _rows(folder: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def bad_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunSummary]:
+def bad_run(tmp_path_factory: pytest.TempPathFactory, manifest_writer: ManifestWriter) -> tuple[Path, RunSummary]:
     folder = tmp_path_factory.mktemp("bad")
-    manifest = write_manifest(folder, _rows(folder))
+    manifest = manifest_writer(folder, _rows(folder))
     with manifest.open("a") as fh:
         fh.write('{"image": "images/gray.png", "caption": \n')  # an unparseable line
     out = folder / "out"

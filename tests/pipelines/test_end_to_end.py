@@ -11,20 +11,21 @@ import pytest
 from ovlabel.engine import rle
 from ovlabel.pipelines.pipeline import RunSummary, run
 from ovlabel.schemas import validate_shard
-from tests.conftest import CAPTIONS, draw_scene, write_manifest
 from tests.pipelines.helpers import comparable, portable_services, read_rows, tiny_config
+from tests.support import ManifestWriter, SceneImage
 
 pytestmark = pytest.mark.slow
 
 
-def _dataset(folder: Path) -> Path:
+def _dataset(folder: Path, scene_image: SceneImage, captions: list[list[str]],
+             manifest_writer: ManifestWriter) -> Path:
     from PIL import Image
 
     (folder / "images").mkdir(parents=True)
     rows: list[dict[str, Any]] = []
     for i in range(3):
-        Image.fromarray(draw_scene(i, (64, 80) if i % 2 else (72, 64))).save(folder / "images" / f"img{i}.png")
-        rows.append({"image": f"images/img{i}.png", "captions": CAPTIONS[i], "image_id": f"img{i}"})
+        Image.fromarray(scene_image(i, (64, 80) if i % 2 else (72, 64))).save(folder / "images" / f"img{i}.png")
+        rows.append({"image": f"images/img{i}.png", "captions": captions[i], "image_id": f"img{i}"})
     (folder / "images" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 40)
     rows += [
         {"image": "images/missing.png", "caption": "A dog on a couch.", "image_id": "missing"},
@@ -32,12 +33,13 @@ def _dataset(folder: Path) -> Path:
         {"image": "images/img0.png", "caption": "", "image_id": "empty-caption"},
         {"caption": "A horse in a field.", "image_id": "no-image-column"},
     ]
-    return write_manifest(folder, rows)
+    return manifest_writer(folder, rows)
 
 
 @pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _dataset(tmp_path_factory.mktemp("e2e"))
+def manifest(tmp_path_factory: pytest.TempPathFactory, scene_image: SceneImage, captions: list[list[str]],
+             manifest_writer: ManifestWriter) -> Path:
+    return _dataset(tmp_path_factory.mktemp("e2e"), scene_image, captions, manifest_writer)
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,14 @@ from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks import GeneratorSpec
 from ovlabel.pipelines.pipeline import run
 from tests.pipelines.helpers import read_rows, tiny_config
+from tests.support import ManifestWriter
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def manifest(image_folder: Path, good_rows: list[dict[str, Any]]) -> Path:
-    path = image_folder / "manifest.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in good_rows[:3]))
-    return path
+def manifest(image_folder: Path, good_rows: list[dict[str, Any]], manifest_writer: ManifestWriter) -> Path:
+    return manifest_writer(image_folder, good_rows[:3])
 
 
 def test_a_toy_generator_registered_by_a_test_runs_through_the_pipeline(

@@ -1,0 +1,42 @@
+"""Shipped files: one rule to find configs, vocabularies and models in the ovlabel.configs package."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import ovlabel.configs
+from ovlabel.engine.shipped import CONFIG_DIR, config_path, shipped, shipped_path
+
+
+def test_the_config_dir_is_the_configs_package() -> None:
+    assert CONFIG_DIR == Path(ovlabel.configs.__file__).parent
+    assert (CONFIG_DIR / "default.yaml").is_file()
+
+
+def test_shipped_and_config_path_name_files_in_it() -> None:
+    assert shipped("models", "sam.yaml") == CONFIG_DIR / "models" / "sam.yaml"
+    assert shipped("models", "sam.yaml").is_file()
+    assert config_path("demo.yaml") == CONFIG_DIR / "demo.yaml" and config_path("demo.yaml").is_file()
+
+
+def test_a_relative_location_not_found_here_is_the_shipped_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shipped_path("vocab/demo_parts.yaml") == CONFIG_DIR / "vocab" / "demo_parts.yaml"
+    assert shipped_path(Path("models/sam.yaml")) == CONFIG_DIR / "models" / "sam.yaml"
+
+
+def test_a_file_found_from_the_working_directory_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vocab").mkdir()
+    (tmp_path / "vocab" / "demo_parts.yaml").write_text("wholes: {}\n")
+    assert shipped_path("vocab/demo_parts.yaml") == Path("vocab/demo_parts.yaml")
+
+
+def test_other_locations_are_kept_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert shipped_path("no/such.yaml") == Path("no/such.yaml")  # missing everywhere: as given, for its error
+    absolute = tmp_path / "models" / "sam.yaml"
+    assert shipped_path(absolute) == absolute  # an absolute path is never looked up
+    assert shipped_path("~/x.pt") == tmp_path / "home" / "x.pt"
