@@ -19,7 +19,8 @@ from ovlabel.schemas import PROVENANCE_TYPE, SCHEMA_VERSION
 
 @pytest.mark.parametrize("overrides, expected", [
     ((), "sam:vit_h:batched"),
-    (("masks.sam.random_weights=true",), "sam:vit_h:batched:random"),
+    (("masks.sam.checkpoint=random",), "sam:vit_h:batched:random"),
+    (("masks.sam.checkpoint=random:3", "masks.sam.implementation=reference"), "sam:vit_h:reference:random"),
     (("masks.generator=superpixel",), "superpixel"),  # a spec without a source of its own: its name
 ])
 def test_the_mask_generator_is_described_by_its_registry_entry(overrides: tuple[str, ...], expected: str) -> None:
@@ -34,7 +35,7 @@ def test_a_registered_generator_describes_itself(grid_generator: GeneratorSpec) 
 
 @pytest.mark.parametrize("overrides, expected", [
     ((), "ViT-B-16:openai:masked"),
-    (("clip.random_weights=true", "clip.checkpoint=/w/clip.pt"), "ViT-B-16:random:masked"),
+    (("clip.checkpoint=random:2",), "ViT-B-16:random:masked"),
     (("clip.checkpoint=/w/my-clip.safetensors", "matching.crop_mode=box"), "ViT-B-16:my-clip.safetensors:box"),
     (("clip.model=RN50", "clip.pretrained=yfcc15m", "matching.crop_mode=blend"), "RN50:yfcc15m:blend"),
 ])
