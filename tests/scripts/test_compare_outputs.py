@@ -1,0 +1,65 @@
+"""scripts/compare_outputs.py: two outputs are the same when every row is, run ids aside."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ovlabel.engine import layout
+from ovlabel.engine.hierarchy import root_segment
+from ovlabel.engine.records import ErrorRecord, InputRecord
+from ovlabel.schemas import ERRORS_SCHEMA, LABELS_SCHEMA
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_outputs.py"
+
+
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("compare_outputs", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _output(root: Path, run_id: str, folder: str = "/data", score: float = 1.0) -> str:
+    record = InputRecord("a", f"{folder}/a.png", ("a dog",), "{}")
+    labels = [layout.labels_row(record, (4, 6), (root_segment((4, 6), "scene", score),), {"run_id": run_id})]
+    errors = [ErrorRecord(None, None, "ValidateRows", "InputError", "no image", '{"x": 1}').to_row(run_id)]
+    for kind, schema, rows in ((layout.LABELS, LABELS_SCHEMA, labels), (layout.ERRORS, ERRORS_SCHEMA, errors)):
+        (root / kind).mkdir(parents=True)
+        table = pa.Table.from_pylist(rows, schema=schema)
+        pq.write_table(table, f"{layout.shard_prefix(str(root), kind)}-00000-of-00001{layout.SHARD_SUFFIX}")
+    return str(root)
+
+
+def test_runs_that_differ_only_by_run_id_are_identical(script: ModuleType, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _output(tmp_path / "a", "run-1"), _output(tmp_path / "b", "run-2")
+    assert script.main([a, b]) == 0
+    out = capsys.readouterr().out
+    assert "labels: 1 rows in A (1 segments), 1 in B: identical" in out and "errors: 1 rows" in out
+
+
+def test_a_changed_field_is_named_with_its_path(script: ModuleType, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _output(tmp_path / "a", "run-1"), _output(tmp_path / "b", "run-1", score=0.5)
+    assert script.main([a, b]) == 1
+    assert "a segments[0].score: 1.0 != 0.5" in capsys.readouterr().out
+
+
+def test_image_folders_can_be_told_apart_from_content(script: ModuleType, tmp_path: Path) -> None:
+    a, b = _output(tmp_path / "a", "r", "/data"), _output(tmp_path / "b", "r", "/copy")
+    assert script.main([a, b]) == 1
+    assert script.main([a, b, "--ignore-prefix", "/data=/copy"]) == 0
+
+
+def test_differences_walks_nested_rows(script: ModuleType) -> None:
+    row: dict[str, Any] = {"a": [1, {"b": 2}], "c": 3}
+    assert script.differences(row, {"a": [1, {"b": 5}], "c": 3}) == ["a[1].b: 2 != 5"]
+    assert script.differences(row, row) == []
