@@ -53,10 +53,15 @@ class GeneratorSpec:
 
 
 MASK_GENERATORS: dict[str, GeneratorSpec] = {}
+# the masks section's own keys and attributes (MasksConfig): no generator (section) may take these names
+RESERVED_NAMES = frozenset({"generator", "device", "spec", "settings", "section"})
 
 
 def register_generator(spec: GeneratorSpec) -> GeneratorSpec:
     """Add (or replace) a generator; its settings become the config section ``masks.<name>``."""
+    if spec.name in RESERVED_NAMES or not spec.name.isidentifier():
+        raise ConfigError(f"cannot register a mask generator named {spec.name!r}: a generator's name is its config "
+                          f"section masks.<name>, so it must be an identifier other than {sorted(RESERVED_NAMES)}")
     MASK_GENERATORS[spec.name] = spec
     return spec
 

@@ -48,3 +48,15 @@ def test_register_generator_adds_a_spec(monkeypatch: pytest.MonkeyPatch) -> None
     spec = GeneratorSpec("other", SamConfig, build=lambda settings, device: None)  # type: ignore[arg-type, return-value]
     assert register_generator(spec) is spec and registry.MASK_GENERATORS["other"] is spec
     assert "other" not in MASK_GENERATORS
+
+
+def test_a_generator_cannot_take_a_name_the_masks_section_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ovlabel.engine.masks import MasksConfig, registry
+
+    monkeypatch.setattr(registry, "MASK_GENERATORS", dict(MASK_GENERATORS))
+    own = set(MasksConfig.model_fields) | {n for n in vars(MasksConfig) if isinstance(vars(MasksConfig)[n], property)}
+    own |= {n for n in vars(MasksConfig) if callable(vars(MasksConfig)[n]) and not n.startswith("_")}
+    assert own <= registry.RESERVED_NAMES
+    for name in ("device", "settings", "not a name"):
+        with pytest.raises(ConfigError, match="cannot register a mask generator"):
+            register_generator(GeneratorSpec(name, SamConfig, build=lambda settings, device: None))  # type: ignore
