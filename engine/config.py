@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.config import MasksConfig
 from ovlabel.engine.sections import Section, describe_error
+from ovlabel.engine.weights import CheckpointLocation
 
 OVSEG_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.", "This is a photo of a {}", "There is a {} in the scene",
@@ -48,7 +49,7 @@ class ImagesConfig(Section):
 class ClipConfig(Section):
     model: str = "ViT-B-16"
     pretrained: Optional[str] = "openai"
-    checkpoint: Optional[str] = Field(
+    checkpoint: CheckpointLocation = Field(
         None, description="a path or URL (wins over pretrained); 'random' or 'random:SEED': seeded random weights")
     checkpoint_sha256: Optional[str] = None
     model_config_file: Optional[str] = None  # a custom open_clip architecture (JSON)
@@ -109,8 +110,11 @@ class DemoConfig(Section):
 
 
 class Config(Section):
-    """The engine's settings. ``renamed_keys``: old dotted key -> its new name, for the error message."""
+    """The engine's settings. ``renamed_keys``: old dotted key -> what to write instead, for the error message;
+    ``unknown_section_hint``: added to the error for a top-level section this schema does not know."""
 
+    unknown_section_hint: ClassVar[str] = (" (a whole run's config, with its beam and output sections, is read by "
+                                           "ovlabel.pipelines.options.load_run_config)")
     renamed_keys: ClassVar[dict[str, str]] = {
         "clip.crop_mode": "matching.crop_mode",
         "captions.batch_size": "captions.captions_per_batch",
@@ -146,10 +150,10 @@ def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """'masks.batch_size=8' -> ('masks.batch_size', 8)."""
+    """'masks.sam.points_per_side=16' -> ('masks.sam.points_per_side', 16)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"override {text!r} is not key=value (e.g. masks.batch_size=8)")
+        raise ConfigError(f"override {text!r} is not key=value (e.g. masks.sam.points_per_side=16)")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -166,10 +170,16 @@ def _has_key(tree: dict[str, Any], key: str) -> bool:
     return True
 
 
+def _gone(old: str, where: str, new: str) -> ConfigError:
+    """The one message for a key that was renamed or replaced: what to write instead."""
+    instead = repr(new) if " " not in new else new
+    return ConfigError(f"config key {old!r} in {where} is gone: use {instead} instead (see configs/default.yaml)")
+
+
 def _refuse_renamed(tree: dict[str, Any], renamed: dict[str, str], origin: str) -> None:
     for old, new in renamed.items():
         if _has_key(tree, old):
-            raise ConfigError(f"config key {old!r} in {origin} is now {new!r}; rename it (see configs/default.yaml)")
+            raise _gone(old, origin, new)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -195,11 +205,12 @@ def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()
     for text in overrides:
         key, value = parse_override(text)
         if key in schema.renamed_keys:
-            raise ConfigError(f"config key {key!r} (override {text!r}) is now {schema.renamed_keys[key]!r}; rename it")
+            raise _gone(key, f"override {text!r}", schema.renamed_keys[key])
         _set_dotted(tree, key, value)
     if overrides:
         origin += " + overrides"
     try:
         return schema.model_validate(tree)
     except ValidationError as err:
-        raise ConfigError(describe_error(err, origin)) from None
+        hint = schema.unknown_section_hint if err.errors()[0]["loc"][0] not in schema.model_fields else ""
+        raise ConfigError(describe_error(err, origin) + hint) from None

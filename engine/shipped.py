@@ -3,8 +3,8 @@
 They live in the ``ovlabel.configs`` package (the ``configs/`` folder), found through
 :mod:`importlib.resources`. A location a user gives (a checkpoint, a part lexicon, a model
 architecture) is a path as given; a relative one that does not exist from the working directory
-is looked up in the configs folder, so shipped configs can name shipped files
-(``models/ovlabel-tiny-clip.safetensors``, ``vocab/demo_parts.yaml``).
+is looked up in the configs folder (or the subfolder of its kind of file, e.g. ``models/``), so
+shipped configs can name shipped files (``models/ovlabel-tiny-clip.safetensors``, ``vocab/demo_parts.yaml``).
 """
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ def config_path(name: str) -> Path:
     return shipped(name)
 
 
-def shipped_path(location: str | Path) -> Path:
-    """``location`` as a local path: as given, or (relative and not found) the shipped file of that name."""
+def shipped_path(location: str | Path, folder: str = "") -> Path:
+    """``location`` as a local path: as given, or (relative and not found) the shipped file of that name,
+    in the configs folder or its ``folder`` (``shipped_path('tiny.json', 'models')``)."""
     path = Path(location).expanduser()
-    if not path.is_absolute() and not path.is_file() and shipped(str(path)).is_file():
-        return shipped(str(path))
+    fallback = shipped(folder, str(path)) if folder else shipped(str(path))
+    if not path.is_absolute() and not path.is_file() and fallback.is_file():
+        return fallback
     return path

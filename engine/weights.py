@@ -10,8 +10,10 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 from urllib.parse import urlparse
+
+from pydantic import AfterValidator
 
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.shipped import shipped_path
@@ -19,6 +21,23 @@ from ovlabel.engine.shipped import shipped_path
 log = logging.getLogger(__name__)
 REMOTE_SCHEMES = ("http", "https", "gs", "s3")
 RANDOM_WEIGHTS = "random"  # a checkpoint location: seeded random weights (smoke runs, benchmarks), no file
+
+
+def _valid_location(location: Optional[str]) -> Optional[str]:
+    try:
+        random_weights_seed(location)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return location
+
+
+# the type of a config's checkpoint key: a path or URL, or random weights ('random:SEED' checked when read)
+CheckpointLocation = Annotated[Optional[str], AfterValidator(_valid_location)]
+
+
+def is_random_weights(location: Optional[str]) -> bool:
+    """Whether ``location`` asks for seeded random weights (``random`` or ``random:SEED``)."""
+    return random_weights_seed(location) is not None
 
 
 def random_weights_seed(location: Optional[str]) -> Optional[int]:
@@ -71,13 +90,13 @@ def _local_file(location: str, key: str) -> Path:
 def check_local_checkpoint(location: Optional[str], key: str) -> None:
     """Raise :class:`ModelWeightsError` when ``location`` is a local file that does not exist (the
     preflight of a checkpoint: URLs and None pass). ``key`` is the config key that names it."""
-    if location is not None and not is_remote(location) and random_weights_seed(location) is None:
+    if location is not None and not is_remote(location) and not is_random_weights(location):
         _local_file(location, key)
 
 
 def checkpoint_sha256(location: Optional[str], configured: Optional[str]) -> Optional[str]:
     """What run.json records of a checkpoint: the configured sha256, else a local file's own, else None."""
-    if location is None or random_weights_seed(location) is not None:
+    if location is None or is_random_weights(location):
         return None
     if configured:
         return configured
@@ -103,6 +122,13 @@ def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] =
             raise ModelWeightsError(f"checkpoint {str(path)!r} has sha256 {actual}, expected {expected_sha256} "
                                     f"({key}_sha256); replace the file or fix the hash")
     return path
+
+
+def verified_checkpoint(location: str, key: str, expected_sha256: Optional[str] = None) -> tuple[Path, str]:
+    """(local file, sha256): :func:`resolve_checkpoint`, and the hash provenance records (the configured
+    one, which it was checked against, else the file's own)."""
+    path = resolve_checkpoint(location, key, expected_sha256)
+    return path, expected_sha256 or sha256_file(path)
 
 
 def _download(url: str, path: Path, key: str) -> None:

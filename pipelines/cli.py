@@ -15,6 +15,7 @@ import sys
 from typing import Optional, Sequence
 
 from ovlabel.engine.errors import OvlabelError
+from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO
 from ovlabel.pipelines.options import load_run_config
 
 log = logging.getLogger("ovlabel")
@@ -60,10 +61,10 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
              summary.error_rows, summary.errors_by_stage or "")
     sys.stdout.write(f"ovlabel: {summary.labeled_rows} labelled, {summary.error_rows} errors, "
                      f"{summary.input_rows} inputs in {summary.seconds:.1f}s\n"
-                     f"  shards: {summary.output}/labels/  errors: {summary.output}/errors/  "
-                     f"run info: {summary.output}/run.json\n")
+                     f"  shards: {summary.output}/{LABELS}/  errors: {summary.output}/{ERRORS}/  "
+                     f"run info: {summary.output}/{RUN_INFO}\n")
     if not summary.balanced:
-        sys.stderr.write("ovlabel: accounting mismatch: labelled + error rows != input rows (see run.json)\n")
+        sys.stderr.write(f"ovlabel: accounting mismatch: labelled + error rows != input rows (see {RUN_INFO})\n")
         return 1
     return 0
 

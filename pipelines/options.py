@@ -40,6 +40,7 @@ class RunConfig(Config):
         ("masks.batch_size", "masks.images_per_batch"), ("masks.accelerator", "masks.accelerator"),
         ("clip.image_batch_size", "matching.images_per_batch"), ("clip.accelerator", "matching.accelerator"))}}
 
+    unknown_section_hint: ClassVar[str] = ""
     beam: BeamOptions = BeamOptions()
     output: OutputOptions = OutputOptions()
 

@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence
 
 from ovlabel.engine import __version__
 from ovlabel.engine.config import Config
-from ovlabel.engine.weights import checkpoint_sha256, random_weights_seed
+from ovlabel.engine.weights import checkpoint_sha256, is_random_weights
 from ovlabel.schemas import SCHEMA_VERSION
 
 PACKAGES = ("ovlabel", "apache-beam", "torch", "torchvision", "open_clip_torch", "segment-anything", "spacy",
@@ -23,7 +23,7 @@ def mask_source(cfg: Config) -> str:
 
 def clip_source(cfg: Config) -> str:
     c = cfg.clip
-    weights = "random" if random_weights_seed(c.checkpoint) is not None else (
+    weights = "random" if is_random_weights(c.checkpoint) else (
         Path(c.checkpoint).name if c.checkpoint else c.pretrained)
     return f"{c.model}:{weights}:{cfg.matching.crop_mode}"
 
@@ -48,7 +48,7 @@ def checkpoints(cfg: Config) -> dict[str, dict[str, Any]]:
     clip = cfg.clip
     return {"clip": {"model": clip.model, "pretrained": clip.pretrained, "checkpoint": clip.checkpoint,
                      "sha256": checkpoint_sha256(clip.checkpoint, clip.checkpoint_sha256),
-                     "random_weights": random_weights_seed(clip.checkpoint) is not None},
+                     "random_weights": is_random_weights(clip.checkpoint)},
             **cfg.masks.spec.models(cfg.masks.settings)}
 
 

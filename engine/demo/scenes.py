@@ -297,7 +297,7 @@ def iter_region_samples(scene: DemoScene, levels: Sequence[str] = ("scene", "obj
     """(mask, label) pairs for crop training: the whole image labelled with the scene type (an all-True
     (S, S) mask), then every object and part instance with its visible (S, S) bool mask and category.
 
-    Crop them with :func:`ovlabel.engine.crops.crop_region` exactly as inference does.
+    Crop them with :func:`ovlabel.engine.matching.crops.crop_region` exactly as inference does.
     """
     if "scene" in levels:
         yield np.ones(scene.image.shape[:2], dtype=bool), scene.scene

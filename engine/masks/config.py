@@ -12,7 +12,7 @@ from pydantic import ConfigDict, ValidationError, field_validator, model_validat
 from pydantic_core import PydanticCustomError
 
 from ovlabel.engine.errors import ConfigError
-from ovlabel.engine.masks.registry import MASK_GENERATORS, GeneratorSpec, generator_spec
+from ovlabel.engine.masks.registry import MASK_GENERATORS, GeneratorSpec, generator_spec, unknown_generator
 from ovlabel.engine.sections import NESTED_ERROR, Section, nested_error
 
 
@@ -37,7 +37,7 @@ class MasksConfig(Section):
     @classmethod
     def _registered(cls, name: str) -> str:
         if name not in MASK_GENERATORS:
-            raise ValueError(f"no mask generator {name!r} is registered; choose one of {sorted(MASK_GENERATORS)}")
+            raise ValueError(unknown_generator(name))
         return name
 
     @model_validator(mode="before")
@@ -67,5 +67,5 @@ class MasksConfig(Section):
     def section(self, name: str) -> Any:
         extra = self.__pydantic_extra__ or {}
         if name not in extra:
-            raise ConfigError(f"no settings section masks.{name}: generator {name!r} is not registered")
+            raise ConfigError(unknown_generator(name))
         return extra[name]

@@ -171,7 +171,7 @@ class _ShardSource:
     def _is_labels(self, pf: pq.ParquetFile) -> bool:
         kind = (pf.schema_arrow.metadata or {}).get(KIND_KEY)
         names = set(pf.schema_arrow.names)
-        return (kind in (None, b"labels")) and {"image_id", "segments"} <= names
+        return (kind in (None, layout.LABELS.encode())) and {"image_id", "segments"} <= names
 
     def index(self) -> dict[str, list[tuple[str, int, int]]]:
         if self._index is None:

@@ -66,11 +66,16 @@ def register_generator(spec: GeneratorSpec) -> GeneratorSpec:
     return spec
 
 
+def unknown_generator(name: str) -> str:
+    """The one message for a generator name that is not registered."""
+    return f"no mask generator {name!r} is registered; choose one of {sorted(MASK_GENERATORS)}"
+
+
 def generator_spec(name: str) -> GeneratorSpec:
     try:
         return MASK_GENERATORS[name]
     except KeyError:
-        raise ConfigError(f"unknown masks.generator {name!r}; choose one of {sorted(MASK_GENERATORS)}") from None
+        raise ConfigError(unknown_generator(name)) from None
 
 
 # --- the built-in generators ------------------------------------------------------------------
@@ -93,18 +98,18 @@ def _check_sam(settings: SamConfig) -> None:
 
 
 def _sam_source(settings: SamConfig) -> str:
-    from ovlabel.engine.weights import random_weights_seed
+    from ovlabel.engine.weights import is_random_weights
 
-    random = random_weights_seed(settings.checkpoint) is not None
+    random = is_random_weights(settings.checkpoint)
     return f"sam:{settings.model_type}:{settings.implementation}" + (":random" if random else "")
 
 
 def _sam_models(settings: SamConfig) -> dict[str, dict[str, Any]]:
-    from ovlabel.engine.weights import checkpoint_sha256, random_weights_seed
+    from ovlabel.engine.weights import checkpoint_sha256, is_random_weights
 
     return {"sam": {"model_type": settings.model_type, "checkpoint": settings.checkpoint,
                     "sha256": checkpoint_sha256(settings.checkpoint, settings.checkpoint_sha256),
-                    "random_weights": random_weights_seed(settings.checkpoint) is not None}}
+                    "random_weights": is_random_weights(settings.checkpoint)}}
 
 
 def _build_superpixel(settings: SuperpixelConfig, device: str) -> MaskGenerator:

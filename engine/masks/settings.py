@@ -7,11 +7,12 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from ovlabel.engine.sections import Section
+from ovlabel.engine.weights import CheckpointLocation
 
 
 class SamConfig(Section):
     model_type: str = "vit_h"
-    checkpoint: Optional[str] = Field(
+    checkpoint: CheckpointLocation = Field(
         None, description="a path or URL; 'random' or 'random:SEED': seeded random weights (smoke runs, benchmarks)")
     checkpoint_sha256: Optional[str] = None
     points_per_side: int = Field(32, ge=1)

@@ -21,7 +21,7 @@ import numpy as np
 from ovlabel.engine.config import ClipConfig
 from ovlabel.engine.shipped import shipped, shipped_path
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
-from ovlabel.engine.weights import load_state_dict, random_weights_seed, resolve_checkpoint, sha256_file
+from ovlabel.engine.weights import is_random_weights, load_state_dict, random_weights_seed, verified_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -59,7 +59,7 @@ def _model_config_file(cfg: ClipConfig) -> Optional[Path]:
     if cfg.model_config_file is None:
         bundled = shipped("models", f"{cfg.model}.json")
         return bundled if bundled.is_file() else None
-    path = shipped_path(cfg.model_config_file)
+    path = shipped_path(cfg.model_config_file, "models")
     if not path.is_file():
         raise ConfigError(f"clip.model_config_file {cfg.model_config_file!r} not found; point it at an open_clip model JSON")
     return path
@@ -98,13 +98,12 @@ def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Op
         model = open_clip.create_model(cfg.model, pretrained=None)
     elif cfg.checkpoint is not None:
         model = open_clip.create_model(cfg.model, pretrained=None)
-        path = resolve_checkpoint(cfg.checkpoint, "clip.checkpoint", cfg.checkpoint_sha256)
+        path, sha = verified_checkpoint(cfg.checkpoint, "clip.checkpoint", cfg.checkpoint_sha256)
         try:
             model.load_state_dict(_strip_prefix(load_state_dict(path)))
         except RuntimeError as exc:
             raise ModelWeightsError(f"checkpoint {str(path)!r} does not fit open_clip model {cfg.model!r} "
                                     f"({str(exc).splitlines()[0][:160]}); check clip.model") from None
-        sha = cfg.checkpoint_sha256 or sha256_file(path)
     elif cfg.pretrained is None:
         raise ModelWeightsError(f"no CLIP weights configured for {cfg.model!r}; set clip.pretrained=TAG or "
                                 f"clip.checkpoint=/path/to/open_clip_model.safetensors")
@@ -263,7 +262,7 @@ class OpenClipEmbedder:
     def describe(self) -> dict[str, object]:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
                 "checkpoint_sha256": self.checkpoint_sha256,
-                "templates": len(self.cfg.templates), "random_weights": random_weights_seed(self.cfg.checkpoint) is not None}
+                "templates": len(self.cfg.templates), "random_weights": is_random_weights(self.cfg.checkpoint)}
 
 
 def build_embedder(cfg: ClipConfig, device: str = "cpu") -> OpenClipEmbedder:

@@ -15,7 +15,7 @@ import yaml
 from ovlabel.engine.masks.settings import SamConfig
 from ovlabel.engine.shipped import shipped
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
-from ovlabel.engine.weights import load_state_dict, random_weights_seed, resolve_checkpoint, sha256_file
+from ovlabel.engine.weights import load_state_dict, random_weights_seed, verified_checkpoint
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,12 +53,11 @@ def build_sam_model(cfg: SamConfig, device: str = "cpu") -> tuple[Any, Optional[
     sam = _build_sam(arch["encoder_embed_dim"], arch["encoder_depth"], arch["encoder_num_heads"],
                      list(arch["encoder_global_attn_indexes"]), checkpoint=None)
     if seed is None and cfg.checkpoint is not None:
-        path = resolve_checkpoint(cfg.checkpoint, "masks.sam.checkpoint", cfg.checkpoint_sha256)
+        path, checkpoint_sha = verified_checkpoint(cfg.checkpoint, "masks.sam.checkpoint", cfg.checkpoint_sha256)
         missing, unexpected = sam.load_state_dict(load_state_dict(path), strict=False)
         if missing or unexpected:
             raise ModelWeightsError(f"checkpoint {str(path)!r} does not fit SAM {cfg.model_type} "
                                     f"({len(missing)} missing, {len(unexpected)} unexpected keys); check masks.sam.model_type")
-        checkpoint_sha = cfg.checkpoint_sha256 or sha256_file(path)
     return sam.to(device).eval(), checkpoint_sha
 
 

@@ -25,3 +25,12 @@ def test_registry_builds_reference_generator() -> None:
                               **amg_kwargs(cfg)}
     assert list(amg_kwargs(cfg))[:2] == ["points_per_side", "points_per_batch"]
     assert len(amg_kwargs(cfg)) == 11 and amg_kwargs(cfg)["min_mask_region_area"] == 0
+
+
+def test_the_config_carries_every_setting_segment_anything_takes() -> None:
+    """AmgSettings is read from segment-anything's signature: a keyword it adds must reach masks.sam too."""
+    import dataclasses
+
+    from ovlabel.engine.masks.sam.settings import AmgSettings
+
+    assert {f.name for f in dataclasses.fields(AmgSettings)} <= set(SamConfig.model_fields)
