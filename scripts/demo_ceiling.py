@@ -31,7 +31,7 @@ from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.captions import get_parser
 from ovlabel.engine.config import Config
 from ovlabel.engine.shipped import config_path
-from ovlabel.pipelines.options import load_run_config as load_config
+from ovlabel.pipelines.options import load_run_config
 from ovlabel.engine.demo.scenes import DemoScene, generate_scene
 from ovlabel.engine.demo.world import DEMO_SYNONYMS, demo_seeds
 from ovlabel.engine.evaluation import LabelMap
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    counts = count(load_config(args.config, args.overrides))
+    counts = count(load_run_config(args.config, args.overrides))
     report = {level: {k: round(v / c["gt"], 4) for k, v in c.items() if k != "gt"} | {"instances": c["gt"]}
               for level, c in counts.items()}
     sys.stdout.write(json.dumps(report, indent=2) + "\n")

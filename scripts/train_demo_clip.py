@@ -65,7 +65,7 @@ import torch
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.config import Config
 from ovlabel.engine.shipped import config_path, shipped
-from ovlabel.pipelines.options import load_run_config as load_config
+from ovlabel.pipelines.options import load_run_config
 from ovlabel.engine.demo.scenes import GENERATOR_VERSION, DemoScene, generate_scene
 from ovlabel.engine.demo.world import all_categories, category_words
 from ovlabel.engine.masks.superpixel import SuperpixelGenerator
@@ -609,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     started = time.time()
-    cfg = load_config(args.config)
+    cfg = load_run_config(args.config)
     vocab = Vocabulary.build(cfg.matching.background_labels)
     model, tokenizer = build_model(cfg, args.seed)
     crop_size = crop_size_of(model)

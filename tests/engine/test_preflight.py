@@ -6,26 +6,26 @@ from pathlib import Path
 import pytest
 
 from ovlabel.engine.shipped import config_path
-from ovlabel.pipelines.options import load_run_config as load_config
+from ovlabel.pipelines.options import load_run_config
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.captions import missing_model_error
 from ovlabel.engine.preflight import check_spacy_model, preflight
 
 
 def test_demo_config_passes() -> None:
-    preflight(load_config(config_path("demo.yaml")))
+    preflight(load_run_config(config_path("demo.yaml")))
 
 
 def test_missing_part_lexicon_fails_before_the_run(tmp_path: Path) -> None:
     missing = tmp_path / "parts.yaml"
-    cfg = load_config(config_path("demo.yaml"), [f"matching.part_lexicon={missing}"])
+    cfg = load_run_config(config_path("demo.yaml"), [f"matching.part_lexicon={missing}"])
     with pytest.raises(ConfigError, match="matching.part_lexicon"):
         preflight(cfg)
-    preflight(load_config(config_path("demo.yaml"), [f"matching.part_lexicon={missing}", "matching.lexicon_parts=false"]))
+    preflight(load_run_config(config_path("demo.yaml"), [f"matching.part_lexicon={missing}", "matching.lexicon_parts=false"]))
 
 
 def test_missing_clip_checkpoint_names_the_key(tmp_path: Path) -> None:
-    cfg = load_config(config_path("demo.yaml"), [f"clip.checkpoint={tmp_path / 'clip.safetensors'}"])
+    cfg = load_run_config(config_path("demo.yaml"), [f"clip.checkpoint={tmp_path / 'clip.safetensors'}"])
     with pytest.raises(ModelWeightsError, match="clip.checkpoint"):
         preflight(cfg)
 
@@ -37,7 +37,7 @@ def test_missing_spacy_model_has_the_loaders_error() -> None:
 
 
 def test_missing_sam_checkpoint_names_the_official_file() -> None:
-    cfg = load_config(config_path("demo.yaml"), ["masks.generator=sam", "masks.sam.model_type=vit_b"])
+    cfg = load_run_config(config_path("demo.yaml"), ["masks.generator=sam", "masks.sam.model_type=vit_b"])
     with pytest.raises(ModelWeightsError) as err:
         preflight(cfg)
     url = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"

@@ -26,9 +26,9 @@ def train() -> ModuleType:
 
 def test_samples_are_the_same_whatever_the_worker_count(train: ModuleType) -> None:
     from ovlabel.engine.shipped import config_path
-    from ovlabel.pipelines.options import load_run_config as load_config
+    from ovlabel.pipelines.options import load_run_config
 
-    cfg = load_config(config_path("demo.yaml"))
+    cfg = load_run_config(config_path("demo.yaml"))
     vocab = train.Vocabulary.build(cfg.matching.background_labels)
     spec = train.data_spec(cfg, (0, 4), (1, 2), 32)  # scene 1 with proposals too
     one = train.make_samples(spec, vocab, workers=1, chunk=4)

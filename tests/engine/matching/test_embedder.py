@@ -17,9 +17,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't
 
 @pytest.fixture(scope="module")
 def tiny_clip() -> clip_module.OpenClipEmbedder:
-    from ovlabel.pipelines.options import load_run_config as load_config
+    from ovlabel.pipelines.options import load_run_config
 
-    cfg = load_config(config_path("tiny.yaml")).clip
+    cfg = load_run_config(config_path("tiny.yaml")).clip
     return clip_module.build_embedder(cfg, "cpu")
 
 
