@@ -77,21 +77,24 @@ class _BundleHandler(ModelHandler[ImageBundle, Result, Any]):
 
 
 class MaskModelHandler(_BundleHandler):
-    """The mask stage: any registered engine MaskGenerator; only an accelerated one uses ``masks.device``."""
+    """The mask stage: any registered engine MaskGenerator; only an accelerated one uses ``masks.device``.
+
+    The generator's registry entry travels with the handler, so workers build it whether or not
+    they imported the module that registered it.
+    """
 
     namespace = "ovlabel.masks"
 
     def __init__(self, stage: str, cfg: MasksConfig, options: StageOptions) -> None:
-        accelerated = cfg.spec.accelerated
-        self._device = cfg.device if accelerated else "cpu"
-        super().__init__(stage, options, self._device, accelerated)
-        self._cfg = cfg
+        self._spec = cfg.spec
+        self._device = cfg.device if self._spec.accelerated else "cpu"
+        super().__init__(stage, options, self._device, self._spec.accelerated)
+        self._settings = cfg.settings
 
     def load_model(self) -> Any:
-        from ovlabel.engine.masks import build_mask_generator
         from ovlabel.engine.weights import pick_device
 
-        return build_mask_generator(self._cfg, pick_device(self._device))
+        return self._spec.build(self._settings, pick_device(self._device))
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
         def generate(bundles: Sequence[ImageBundle]) -> list[ImageBundle]:

@@ -11,7 +11,7 @@ from ovlabel.engine import rle
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks import GeneratorSpec
 from ovlabel.pipelines.pipeline import run
-from tests.pipelines.helpers import read_rows, tiny_config
+from tests.pipelines.helpers import comparable, portable_services, read_rows, tiny_config
 from tests.support import ManifestWriter
 
 pytestmark = pytest.mark.slow
@@ -38,6 +38,18 @@ def test_a_toy_generator_registered_by_a_test_runs_through_the_pipeline(
     info = json.loads((out / "run.json").read_text())
     assert info["config"]["masks"]["grid"] == {"cells": 3}
     assert info["models"]["grid"] == {"cells": 3} and "sam" not in info["models"]
+
+
+def test_the_toy_generator_reaches_portable_runner_workers(grid_generator: GeneratorSpec, manifest: Path,
+                                                           tmp_path: Path) -> None:
+    """The workers are other processes that never ran this test's registration: the entry goes with the handler."""
+    cfg = tiny_config("masks.generator=grid", "masks.grid.cells=3")
+    direct, portable = tmp_path / "direct", tmp_path / "portable"
+    run(cfg, str(manifest), str(direct))
+    with portable_services() as beam_args:
+        summary = run(cfg, str(manifest), str(portable), beam_args)
+    assert summary.balanced and summary.labeled_rows == 3
+    assert comparable(read_rows(portable, "labels")) == comparable(read_rows(direct, "labels"))
 
 
 def test_its_preflight_check_stops_the_run_before_it_starts(grid_generator: GeneratorSpec, manifest: Path,
