@@ -1,10 +1,9 @@
 """scripts/compare_outputs.py: two outputs are the same when every row is, run ids aside."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,16 +14,10 @@ from ovlabel.engine.hierarchy import root_segment
 from ovlabel.engine.records import ErrorRecord, InputRecord
 from ovlabel.schemas import ERRORS_SCHEMA, LABELS_SCHEMA
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_outputs.py"
-
 
 @pytest.fixture(scope="module")
-def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compare_outputs", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(load_script: Callable[[str], ModuleType]) -> ModuleType:
+    return load_script("compare_outputs")
 
 
 def _output(root: Path, run_id: str, folder: str = "/data", score: float = 1.0) -> str:

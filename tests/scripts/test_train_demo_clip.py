@@ -2,26 +2,18 @@
 matcher loss's soft targets rank a well-fitting proposal above a loose one."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 import numpy as np
 import pytest
 
 pytest.importorskip("open_clip")
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_demo_clip.py"
 
 
 @pytest.fixture(scope="module")
-def train() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_demo_clip", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # the worker processes unpickle its functions by module name
-    spec.loader.exec_module(module)
-    return module
+def train(load_script: Callable[[str], ModuleType]) -> ModuleType:
+    return load_script("train_demo_clip")
 
 
 def test_samples_are_the_same_whatever_the_worker_count(train: ModuleType) -> None:
