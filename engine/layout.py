@@ -69,13 +69,7 @@ def read_rows(fs: fsspec.AbstractFileSystem, files: Sequence[str],
 
 def read_column(fs: fsspec.AbstractFileSystem, files: Sequence[str], column: str) -> list[Any]:
     """One column of shard ``files``, in file order."""
-    import pyarrow.parquet as pq
-
-    values: list[Any] = []
-    for path in files:
-        with fs.open(path, "rb") as fh:
-            values.extend(pq.read_table(fh, columns=[column]).column(column).to_pylist())
-    return values
+    return [row[column] for row in read_rows(fs, files, [column])]
 
 
 def labels_row(record: InputRecord, image_size: tuple[int, int], segments: Sequence[Segment],

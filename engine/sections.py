@@ -18,11 +18,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def nested(loc: str, error_type: str, msg: str) -> PydanticCustomError:
+    """An error about key ``loc`` below the section being validated, kept whole for :func:`describe_error`."""
+    return PydanticCustomError(NESTED_ERROR, "{msg}", {"loc": loc, "type": error_type, "msg": msg})
+
+
 def nested_error(name: str, err: ValidationError) -> PydanticCustomError:
-    """The first error of section ``name``'s own validation, kept with its full key for :func:`describe_error`."""
+    """The first error of section ``name``'s own validation, with its full key."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in (name, *first["loc"]))
-    return PydanticCustomError(NESTED_ERROR, "{msg}", {"loc": loc, "type": first["type"], "msg": first["msg"]})
+    return nested(".".join(str(p) for p in (name, *first["loc"])), first["type"], first["msg"])
 
 
 def describe_error(err: ValidationError, origin: str) -> str:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ConfigDict, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.registry import MASK_GENERATORS, GeneratorSpec, generator_spec, unknown_generator
-from ovlabel.engine.sections import NESTED_ERROR, Section, nested_error
+from ovlabel.engine.sections import Section, nested, nested_error
 
 
 def _section(spec: GeneratorSpec, value: Any) -> Section:
@@ -48,8 +47,7 @@ class MasksConfig(Section):
         data = dict(data)
         for key in data:
             if key not in cls.model_fields and key not in MASK_GENERATORS:
-                raise PydanticCustomError(NESTED_ERROR, "{msg}", {"loc": str(key), "type": "extra_forbidden",
-                                                                   "msg": "Extra inputs are not permitted"})
+                raise nested(str(key), "extra_forbidden", "Extra inputs are not permitted")
         for name, spec in MASK_GENERATORS.items():
             data[name] = _section(spec, data.get(name))
         return data

@@ -18,6 +18,7 @@ from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.base import MaskGenerator
 from ovlabel.engine.masks.settings import PrecomputedConfig, SamConfig, SuperpixelConfig
 from ovlabel.engine.sections import Section
+from ovlabel.engine.weights import check_local_checkpoint, checkpoint_sha256, is_random_weights
 
 
 def _no_check(settings: Any) -> None:
@@ -88,8 +89,6 @@ def _build_sam(settings: SamConfig, device: str) -> MaskGenerator:
 
 
 def _check_sam(settings: SamConfig) -> None:
-    from ovlabel.engine.weights import check_local_checkpoint
-
     if settings.checkpoint is None:  # the sam package loads torch: import it only to raise its message
         from ovlabel.engine.masks.sam import check_sam_weights
 
@@ -98,15 +97,11 @@ def _check_sam(settings: SamConfig) -> None:
 
 
 def _sam_source(settings: SamConfig) -> str:
-    from ovlabel.engine.weights import is_random_weights
-
     random = is_random_weights(settings.checkpoint)
     return f"sam:{settings.model_type}:{settings.implementation}" + (":random" if random else "")
 
 
 def _sam_models(settings: SamConfig) -> dict[str, dict[str, Any]]:
-    from ovlabel.engine.weights import checkpoint_sha256, is_random_weights
-
     return {"sam": {"model_type": settings.model_type, "checkpoint": settings.checkpoint,
                     "sha256": checkpoint_sha256(settings.checkpoint, settings.checkpoint_sha256),
                     "random_weights": is_random_weights(settings.checkpoint)}}
