@@ -3,11 +3,14 @@ and how rows are read back (the writer, ``OutputDir``, precomputed masks and eva
 
 Layout of an output folder ``DIR``::
 
-    labels/part-SSSSS-of-NNNNN.parquet   labelled images (ovlabel.schemas.LABELS_SCHEMA)
-    errors/part-SSSSS-of-NNNNN.parquet   failed inputs (ovlabel.schemas.ERRORS_SCHEMA)
-    run.json                             config, counts, metrics, versions, checkpoint hashes
-    _staging/<run_id>/                   a running pipeline writes here; shards move to labels/ and
-                                         errors/ only when it has finished
+    labels/<run_id>-<writer>-NNNNN.parquet  labelled images (ovlabel.schemas.LABELS_SCHEMA)
+    errors/<run_id>-<writer>-NNNNN.parquet  failed inputs (ovlabel.schemas.ERRORS_SCHEMA)
+    run.json             config, counts, metrics, versions, checkpoint hashes (written when a run ends)
+    .ovlabel.json        the marker: this folder is an ovlabel output; the config it was made with, its runs
+    .ovlabel.lock        held while a run writes here (pid, host)
+    _staging/<run_id>/   shards are written here whole, then renamed into labels/ and errors/ as the run goes
+    _next/<run_id>/      --overwrite builds the new output here; it replaces the old one only when complete
+    _swap.json           present while an overwrite swaps the new output in (a killed swap is finished next time)
 
 A *location* of shards (what readers take) is an output folder, one of its ``labels/`` or
 ``errors/`` folders, or one shard file; local paths and fsspec URIs alike.
@@ -26,6 +29,11 @@ LABELS = "labels"
 ERRORS = "errors"
 KINDS = tuple(SCHEMAS)  # (LABELS, ERRORS): one folder each
 STAGING = "_staging"
+NEXT = "_next"
+SWAP = "_swap.json"
+REPLACED = "_replaced"
+MARKER = ".ovlabel.json"
+LOCK = ".ovlabel.lock"
 RUN_INFO = "run.json"
 SHARD_NAME = "part"
 SHARD_SUFFIX = ".parquet"
@@ -78,4 +86,5 @@ def labels_row(record: InputRecord, image_size: tuple[int, int], segments: Seque
     h, w = image_size
     return {"image_id": record.image_id, "image_uri": record.image_uri, "width": int(w), "height": int(h),
             "captions": list(record.captions), "scene": segments[0].label,
-            "segments": [s.to_row() for s in segments], "provenance": provenance}
+            "segments": [s.to_row() for s in segments], "provenance": provenance,
+            "row_index": record.row_index, "row_hash": record.key[1]}

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import fsspec
 
 from ovlabel.engine.errors import InputError, ManifestError
-from ovlabel.engine.records import InputRecord
+from ovlabel.engine.records import InputRecord, row_hash
 
 FORMATS = ("jsonl", "csv", "parquet")
 
@@ -31,6 +31,11 @@ class RawRow:
     text: str
     data: Optional[dict[str, Any]] = None
     error: Optional[str] = None
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """(row_index, row_hash): what a resumed run recognises this row by."""
+        return self.index, row_hash(self.text)
 
 
 def manifest_format(path: str) -> str:

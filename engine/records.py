@@ -6,6 +6,7 @@ Images are ``np.ndarray`` of shape (H, W, 3), dtype uint8, RGB. Character spans 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -13,6 +14,12 @@ from typing import Any, Optional
 import numpy as np
 
 from ovlabel.engine.masks.data import MaskBatch
+
+
+def row_hash(text: str) -> str:
+    """The hash of a manifest row's text (the first 16 hex digits of its sha256): with its position, the key a
+    resumed run recognises the row by, and what tells a changed manifest row from the one an output accounts for."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,11 @@ class InputRecord:
 
     def to_json(self) -> str:
         return json.dumps({"image_id": self.image_id, "image": self.image_uri, "captions": list(self.captions)})
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """(row_index, row_hash): the manifest row this record came from."""
+        return self.row_index, row_hash(self.raw)
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,7 @@ class ErrorRecord:
     error_type: str
     message: str
     input_row: str
+    row_index: int = -1  # the manifest row (-1: not known)
 
     def to_row(self, run_id: str) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "run_id": run_id}
+        return {**dataclasses.asdict(self), "run_id": run_id, "row_hash": row_hash(self.input_row)}

@@ -30,7 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", required=True, help="output folder (local path or fsspec URI)")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    mode.add_argument("--resume", action="store_true", help="process only inputs with no label or error row yet")
+    mode.add_argument("--resume", action="store_true",
+                      help="finish the output: process only the manifest rows with no labels or errors row yet")
+    run.add_argument("--force-resume", action="store_true",
+                     help="with --resume: go on even though the config differs (recorded in run.json and provenance)")
     run.add_argument("-v", "--verbose", action="store_true")
     ev = sub.add_parser("eval", help="score pseudo-label shards against COCO-format ground truth")
     ev.add_argument("--labels", required=True, help="a run's output folder (or its labels/ folder)")
@@ -56,7 +59,10 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     overrides, beam_args = split_extra(extra)
     cfg = load_run_config(args.config, overrides)
     manifest = resolve_input(cfg, args.input)
-    summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume)
+    if args.force_resume and not args.resume:
+        raise OvlabelError("--force-resume goes with --resume")
+    summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume,
+                  force_resume=args.force_resume)
     log.info("labelled %d of %d inputs, %d error rows %s", summary.labeled_rows, summary.input_rows,
              summary.error_rows, summary.errors_by_stage or "")
     sys.stdout.write(f"ovlabel: {summary.labeled_rows} labelled, {summary.error_rows} errors, "
@@ -64,7 +70,8 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
                      f"  shards: {summary.output}/{LABELS}/  errors: {summary.output}/{ERRORS}/  "
                      f"run info: {summary.output}/{RUN_INFO}\n")
     if not summary.balanced:
-        sys.stderr.write(f"ovlabel: accounting mismatch: labelled + error rows != input rows (see {RUN_INFO})\n")
+        sys.stderr.write(f"ovlabel: accounting mismatch: {summary.missing_rows} manifest rows without a row, "
+                         f"{summary.duplicate_rows} rows too many (see {RUN_INFO})\n")
         return 1
     return 0
 

@@ -24,7 +24,8 @@ Result = Union[ImageBundle, ErrorRecord]
 
 def error_from_exception(stage: str, bundle: ImageBundle, exc: BaseException) -> ErrorRecord:
     return ErrorRecord(image_id=bundle.record.image_id, image_uri=bundle.record.image_uri, stage=stage,
-                       error_type=type(exc).__name__, message=str(exc) or repr(exc), input_row=bundle.record.raw)
+                       error_type=type(exc).__name__, message=str(exc) or repr(exc), input_row=bundle.record.raw,
+                       row_index=bundle.record.row_index)
 
 
 def run_isolated(stage: str, batch: Sequence[ImageBundle], fn: Callable[[Sequence[ImageBundle]], list[ImageBundle]]) -> list[Result]:

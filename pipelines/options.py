@@ -13,6 +13,7 @@ from pydantic import Field
 
 from ovlabel.engine.config import Config, load_config
 from ovlabel.engine.sections import Section
+from ovlabel.engine.shards import ShardPolicy
 
 
 class StageOptions(Section):
@@ -28,9 +29,18 @@ class BeamOptions(Section):
 
 
 class OutputOptions(Section):
-    num_shards: int = Field(4, ge=1)
+    """How shards are cut and published: each writer publishes a shard every ``rows_per_shard`` rows or
+    ``seconds_per_shard`` seconds, so a killed run loses at most what its writers held."""
+
+    rows_per_shard: int = Field(1000, ge=1, description="rows per published shard (at most)")
+    seconds_per_shard: float = Field(300.0, gt=0, description="a writer publishes what it holds at least this often")
     compression: str = "zstd"
     rows_per_row_group: int = Field(16, ge=1)
+    lock_stale_after_s: float = Field(600.0, gt=0, description="a lock nobody has touched this long is taken over")
+
+    @property
+    def policy(self) -> ShardPolicy:
+        return ShardPolicy(self.rows_per_shard, self.seconds_per_shard, self.compression, self.rows_per_row_group)
 
 
 class RunConfig(Config):
@@ -38,7 +48,8 @@ class RunConfig(Config):
 
     renamed_keys: ClassVar[dict[str, str]] = {**Config.renamed_keys, **{old: f"beam.{new}" for old, new in (
         ("masks.batch_size", "masks.images_per_batch"), ("masks.accelerator", "masks.accelerator"),
-        ("clip.image_batch_size", "matching.images_per_batch"), ("clip.accelerator", "matching.accelerator"))}}
+        ("clip.image_batch_size", "matching.images_per_batch"), ("clip.accelerator", "matching.accelerator"))},
+        "output.num_shards": "output.rows_per_shard (shards are published as the run goes)"}
 
     unknown_section_hint: ClassVar[str] = ""
     beam: BeamOptions = BeamOptions()

@@ -1,9 +1,12 @@
-"""The output folder: refusal to clobber, staging, publishing shards, accounting, run.json.
+"""The output folder: what is in it, reading its rows back, its marker, run.json.
 
-Its layout is :mod:`ovlabel.engine.layout`'s; this module does what a run does to the folder.
+Its layout is :mod:`ovlabel.engine.layout`'s; what a run does to the folder (refusing, resuming,
+replacing it without loss) is :mod:`ovlabel.pipelines.reruns`'s, one writer at a time
+(:mod:`ovlabel.pipelines.lock`).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import posixpath
@@ -12,17 +15,10 @@ from typing import Any, Iterable, Optional
 
 from ovlabel.engine import layout
 from ovlabel.engine.errors import OutputError
-from ovlabel.engine.layout import ERRORS, KINDS, RUN_INFO, STAGING
+from ovlabel.engine.layout import KINDS, MARKER
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DoneKeys:
-    """What an output folder already accounts for: image ids, and raw rows of id-less error rows."""
-
-    image_ids: frozenset[str]
-    input_rows: frozenset[str]
+RowKey = tuple[int, str]
 
 
 @dataclass
@@ -33,8 +29,12 @@ class OutputDir:
     fs: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.root = self.root.rstrip("/") or "/"
-        self.fs, self._path = layout.open_location(self.root)
+        if not self.root.strip():
+            raise OutputError("--output is empty; name the folder the run should write (e.g. --output runs/first)")
+        self.fs, self.path = layout.open_location(self.root)
+        if self.path == "/":
+            raise OutputError("refusing to write into '/': name a folder of its own with --output")
+        self.root = self.root.rstrip("/")
 
     def join(self, *parts: str) -> str:
         """A path inside the output folder; refuses anything that would escape it."""
@@ -43,70 +43,73 @@ class OutputDir:
                 raise OutputError(f"refusing to write {part!r}: output paths must stay inside {self.root!r}")
         return posixpath.join(self.root, *parts)
 
-    def _fs_path(self, *parts: str) -> str:
-        return posixpath.join(self._path, *parts)
+    def fs_path(self, *parts: str) -> str:
+        """A path of ``fs`` inside the folder (what fsspec calls take)."""
+        self.join(*parts)
+        return posixpath.join(self.path, *parts)
 
-    def existing_entries(self) -> list[str]:
-        if not self.fs.exists(self._path):
+    def exists(self, *parts: str) -> bool:
+        return bool(self.fs.exists(self.fs_path(*parts)))
+
+    def remove(self, *parts: str) -> None:
+        if self.exists(*parts):
+            self.fs.rm(self.fs_path(*parts), recursive=True)
+
+    def move(self, src: tuple[str, ...], dst: tuple[str, ...]) -> None:
+        self.fs.makedirs(posixpath.dirname(self.fs_path(*dst)), exist_ok=True)
+        self.fs.mv(self.fs_path(*src), self.fs_path(*dst), recursive=True)
+
+    def existing_entries(self, *parts: str) -> list[str]:
+        folder = self.fs_path(*parts)
+        if not self.fs.exists(folder):
             return []
-        return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(self._path, detail=False))
+        return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(folder, detail=False))
 
-    def prepare(self, overwrite: bool, resume: bool) -> None:
-        """Refuse a non-empty folder unless ``overwrite`` (clears our outputs) or ``resume`` (keeps them)."""
-        entries = self.existing_entries()
-        if entries and not (overwrite or resume):
-            raise OutputError(f"output folder {self.root!r} is not empty ({', '.join(entries[:5])}); "
-                              f"pass --overwrite to replace it or --resume to finish it")
-        if overwrite or resume:  # staging of a killed run is never reused
-            names = (*KINDS, STAGING, RUN_INFO) if overwrite else (STAGING,)
-            for name in names:
-                if self.fs.exists(self._fs_path(name)):
-                    self.fs.rm(self._fs_path(name), recursive=True)
-        self.fs.makedirs(self._path, exist_ok=True)
+    def shard_files(self, kind: str, *under: str) -> list[str]:
+        return layout.shards_in(self.fs, self.fs_path(*under, kind))
 
-    def staging(self, run_id: str) -> str:
-        return self.join(STAGING, run_id)
+    def read_columns(self, kind: str, columns: list[str], *under: str) -> list[dict[str, Any]]:
+        return layout.read_rows(self.fs, self.shard_files(kind, *under), columns)
 
-    def shard_files(self, kind: str) -> list[str]:
-        return layout.shards_in(self.fs, self._fs_path(kind))
+    def read_column(self, kind: str, column: str, *under: str) -> list[Any]:
+        return layout.read_column(self.fs, self.shard_files(kind, *under), column)
 
-    def publish(self, run_id: str) -> dict[str, list[str]]:
-        """Move the finished shards of a run from staging into labels/ and errors/.
+    def row_keys(self, *under: str) -> list[RowKey]:
+        """(row_index, row_hash) of every row of both kinds (of the output at ``under``)."""
+        return [(r["row_index"], r["row_hash"]) for kind in KINDS
+                for r in self.read_columns(kind, ["row_index", "row_hash"], *under)]
 
-        Names stay ``part-SSSSS-of-NNNNN.parquet`` when the folder holds no shards yet; a resumed
-        run's shards are prefixed with its run id so nothing is overwritten.
-        """
-        tag = f"{run_id}-" if any(self.shard_files(kind) for kind in KINDS) else ""
-        moved: dict[str, list[str]] = {}
-        for kind in KINDS:
-            self.fs.makedirs(self._fs_path(kind), exist_ok=True)
-            moved[kind] = []
-            for src in layout.shards_in(self.fs, self._fs_path(STAGING, run_id, kind)):
-                dst = self._fs_path(kind, tag + posixpath.basename(src))
-                self.fs.mv(src, dst)
-                moved[kind].append(dst)
-        self.fs.rm(self._fs_path(STAGING, run_id), recursive=True)
-        if not self.fs.ls(self._fs_path(STAGING), detail=False):
-            self.fs.rm(self._fs_path(STAGING), recursive=True)
-        return moved
-
-    def write_json(self, name: str, payload: dict[str, Any]) -> str:
-        path = self._fs_path(name)
+    def write_json(self, name: str, payload: dict[str, Any], *under: str) -> str:
+        """Write ``payload`` whole: to a temporary name, then renamed over ``name``."""
+        path = self.fs_path(*under, name)
+        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
         with self.fs.open(path + ".tmp", "w") as fh:
             json.dump(payload, fh, indent=2, sort_keys=True, default=str)
         self.fs.mv(path + ".tmp", path)
-        return self.join(name)
+        return self.join(*under, name)
 
-    def done_keys(self) -> DoneKeys:
-        ids = {i for kind in KINDS for i in self.read_column(kind, "image_id") if i is not None}
-        rows = {r["input_row"] for r in self.read_columns(ERRORS, ["image_id", "input_row"]) if r["image_id"] is None}
-        return DoneKeys(frozenset(ids), frozenset(rows))
+    def read_json(self, name: str, *under: str) -> Optional[dict[str, Any]]:
+        """A JSON file of the folder; None when it is absent or unreadable."""
+        if not self.exists(*under, name):
+            return None
+        try:
+            with self.fs.open(self.fs_path(*under, name), "r") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
-    def read_columns(self, kind: str, columns: list[str]) -> list[dict[str, Any]]:
-        return layout.read_rows(self.fs, self.shard_files(kind), columns)
+    def marker(self, *under: str) -> Optional[dict[str, Any]]:
+        """The marker ovlabel writes into every output it makes (None: not made by this ovlabel)."""
+        data = self.read_json(MARKER, *under)
+        return data if data is not None and data.get("ovlabel_output") else None
 
-    def read_column(self, kind: str, column: str) -> list[Any]:
-        return layout.read_column(self.fs, self.shard_files(kind), column)
+
+@functools.lru_cache(maxsize=4)
+def read_row_keys(root: str, files: tuple[str, ...]) -> frozenset[RowKey]:
+    """The (row_index, row_hash) of the rows in shard ``files`` (``root``'s filesystem paths); read once a process."""
+    fs, _ = layout.open_location(root)
+    return frozenset((r["row_index"], r["row_hash"]) for r in layout.read_rows(fs, files, ["row_index", "row_hash"]))
 
 
 def count_by(values: Iterable[Optional[str]]) -> dict[str, int]:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -28,9 +30,27 @@ def clip_source(cfg: Config) -> str:
     return f"{c.model}:{weights}:{cfg.matching.crop_mode}"
 
 
+# What may change between a run and its resume without changing a label: how Beam deploys the work, how
+# shards are cut, and where the manifest came from (its rows are checked one by one).
+NOT_LABELLING = ("beam", "output", "demo")
+
+
+def labelling_config(cfg: Config) -> dict[str, Any]:
+    """The config that decides the labels: everything but :data:`NOT_LABELLING` and ``input.manifest``."""
+    tree = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in NOT_LABELLING}
+    tree["input"] = {k: v for k, v in tree.get("input", {}).items() if k != "manifest"}
+    return tree
+
+
+def config_sha256(cfg: Config) -> str:
+    """The sha256 of :func:`labelling_config`, canonical JSON: what each row's provenance records."""
+    text = json.dumps(labelling_config(cfg), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def provenance_row(cfg: Config, run_id: str) -> dict[str, str]:
     return {"pipeline_version": __version__, "schema_version": SCHEMA_VERSION, "mask_generator": mask_source(cfg),
-            "clip_model": clip_source(cfg), "run_id": run_id}
+            "clip_model": clip_source(cfg), "run_id": run_id, "config_sha256": config_sha256(cfg)}
 
 
 def package_versions() -> dict[str, Optional[str]]:
@@ -53,9 +73,12 @@ def checkpoints(cfg: Config) -> dict[str, dict[str, Any]]:
 
 
 def run_metadata(cfg: Config, manifest: str, run_id: str, summary: Any, metrics: dict[str, Any],
-                 beam_args: Sequence[str]) -> dict[str, Any]:
+                 beam_args: Sequence[str], runs: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """run.json; ``runs``: every run made into the folder (id, config hash, forced), from its marker."""
     return {
         "run_id": run_id,
+        "config_sha256": config_sha256(cfg),
+        "runs": list(runs),
         "schema_version": SCHEMA_VERSION,
         "manifest": manifest,
         "config": cfg.model_dump(mode="json"),

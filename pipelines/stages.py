@@ -6,17 +6,22 @@ that failed there, so labelled rows + error rows always equal input rows.
 from __future__ import annotations
 
 import logging
+import posixpath
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
 from ovlabel.engine.captions import parse_record_captions
+from ovlabel.engine.errors import InputError
+from ovlabel.engine.layout import STAGING, open_location
 from ovlabel.engine.manifest import RawRow, read_rows, to_record
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
+from ovlabel.engine.shards import ShardPolicy, ShardWriter
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
 from ovlabel.pipelines.options import RunConfig
-from ovlabel.pipelines.output import DoneKeys, OutputDir
+from ovlabel.pipelines.output import read_row_keys
 
 log = logging.getLogger(__name__)
 NAMESPACE = "ovlabel"
@@ -50,13 +55,13 @@ def dead_letter(stage: str, element: Any, exc_info: tuple[Any, str, list[str]]) 
     error_type, message = _exception_text(exc_info)
     record = element.record if isinstance(element, ImageBundle) else element
     if isinstance(record, InputRecord):
-        return ErrorRecord(record.image_id, record.image_uri, stage, error_type, message, record.raw)
+        return ErrorRecord(record.image_id, record.image_uri, stage, error_type, message, record.raw, record.row_index)
     if isinstance(record, RawRow):
         data = record.data or {}
         image_id = data.get("image_id")
         image = data.get("image")
         return ErrorRecord(None if image_id is None else str(image_id), image if isinstance(image, str) else None,
-                           stage, error_type, message, record.text)
+                           stage, error_type, message, record.text, record.index)
     return ErrorRecord(None, None, stage, error_type, message, repr(record)[:10_000])
 
 
@@ -93,58 +98,85 @@ class _Stage(beam.PTransform):
         return counted(good, stage, "out"), counted(errors, stage, "errors")
 
 
-class _ValidateRow(beam.DoFn):
-    """Manifest row -> InputRecord; with ``resume_from``, rows already accounted for there are skipped."""
+@dataclass(frozen=True)
+class DoneRows:
+    """What a resumed run skips: the rows of the shards ``files`` (paths of ``root``'s filesystem)."""
 
-    def __init__(self, base_dir: str, resume_from: Optional[str] = None) -> None:
+    root: str
+    files: tuple[str, ...]
+
+    def keys(self) -> frozenset[tuple[int, str]]:
+        return read_row_keys(self.root, self.files)
+
+
+class _ValidateRow(beam.DoFn):
+    """Manifest row -> InputRecord. On a resumed run, a done row that fails validation is skipped; a done row
+    that validates goes on to Deduplicate, which needs it to know the first row of its image_id."""
+
+    def __init__(self, base_dir: str, done: Optional[DoneRows] = None) -> None:
         self.base_dir = base_dir
-        self.resume_from = resume_from
+        self.done = done
         self.skipped = beam.metrics.Metrics.counter(NAMESPACE, f"{VALIDATE_ROWS}.skipped")
-        self._done: Optional[DoneKeys] = None
+        self._done: frozenset[tuple[int, str]] = frozenset()
 
     def setup(self) -> None:
-        if self.resume_from is not None:
-            self._done = OutputDir(self.resume_from).done_keys()
+        self._done = self.done.keys() if self.done is not None else frozenset()
 
     def process(self, row: RawRow) -> Iterator[InputRecord]:
-        if self._done is not None and row.text in self._done.input_rows:
-            self.skipped.inc()
+        if row.key in self._done:
+            try:
+                yield to_record(row, self.base_dir)
+            except InputError:
+                self.skipped.inc()
             return
-        record = to_record(row, self.base_dir)
-        if self._done is not None and record.image_id in self._done.image_ids:
-            self.skipped.inc()
-            return
-        yield record
+        yield to_record(row, self.base_dir)
 
 
 def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str,
-                  resume_from: Optional[str] = None) -> tuple[beam.PCollection, beam.PCollection]:
+                  done: Optional[DoneRows] = None) -> tuple[beam.PCollection, beam.PCollection]:
     """ReadManifest: one reader streams the rows, then a reshuffle spreads them over workers."""
     rows = (pipeline
             | "ManifestPath" >> beam.Create([manifest])
             | "ReadRows" >> beam.FlatMap(read_rows)
             | "Spread" >> beam.Reshuffle())
-    return rows | _Stage(VALIDATE_ROWS, _ValidateRow(base_dir, resume_from))
+    return rows | _Stage(VALIDATE_ROWS, _ValidateRow(base_dir, done))
 
 
-def _first_of_each_id(item: tuple[str, Any]) -> Iterator[Any]:
-    image_id, records = item
-    first, *rest = sorted(records, key=lambda r: r.row_index)
-    yield first
-    for dup in rest:
-        yield beam.pvalue.TaggedOutput("errors", ErrorRecord(
-            dup.image_id, dup.image_uri, DEDUPLICATE, "DuplicateImageId",
-            f"image_id {image_id!r} is already used by manifest row {first.row_index}; "
-            f"give every row a unique image_id", dup.raw))
+class _FirstOfEachId(beam.DoFn):
+    """(image_id, records) -> the first manifest row goes on, later ones become error rows; rows a resumed run
+    found done are skipped either way."""
+
+    def __init__(self, done: Optional[DoneRows] = None) -> None:
+        self.done = done
+        self.skipped = beam.metrics.Metrics.counter(NAMESPACE, f"{DEDUPLICATE}.skipped")
+        self._done: frozenset[tuple[int, str]] = frozenset()
+
+    def setup(self) -> None:
+        self._done = self.done.keys() if self.done is not None else frozenset()
+
+    def process(self, item: tuple[str, Any]) -> Iterator[Any]:
+        image_id, records = item
+        first, *rest = sorted(records, key=lambda r: r.row_index)
+        for record in (first, *rest):
+            if record.key in self._done:
+                self.skipped.inc()
+            elif record is first:
+                yield first
+            else:
+                yield beam.pvalue.TaggedOutput("errors", ErrorRecord(
+                    record.image_id, record.image_uri, DEDUPLICATE, "DuplicateImageId",
+                    f"image_id {image_id!r} is already used by manifest row {first.row_index}; "
+                    f"give every row a unique image_id", record.raw, record.row_index))
 
 
-def deduplicate(records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+def deduplicate(records: beam.PCollection,
+                done: Optional[DoneRows] = None) -> tuple[beam.PCollection, beam.PCollection]:
     """Deduplicate: the first manifest row of each image_id goes on; later ones become error rows."""
     stage = DEDUPLICATE
     out = (counted(records, stage, "in")
            | "ById" >> beam.Map(lambda r: (r.image_id, r))
            | "Group" >> beam.GroupByKey()
-           | "FirstWins" >> beam.FlatMap(_first_of_each_id).with_outputs("errors", main="good"))
+           | "FirstWins" >> beam.ParDo(_FirstOfEachId(done)).with_outputs("errors", main="good"))
     return counted(out.good, stage, "out"), counted(out.errors, stage, "errors")
 
 
@@ -231,3 +263,44 @@ class _BuildHierarchy(beam.DoFn):
 
 def build_hierarchy(bundles: beam.PCollection, provenance: dict[str, str]) -> tuple[beam.PCollection, beam.PCollection]:
     return bundles | _Stage(BUILD_HIERARCHY, _BuildHierarchy(provenance))
+
+
+@dataclass(frozen=True)
+class ShardTarget:
+    """Where a run publishes: ``root``'s folder ``under`` (() itself; (_next, run_id) for an overwrite)."""
+
+    root: str
+    under: tuple[str, ...]
+    run_id: str
+    policy: ShardPolicy
+
+
+class _WriteShards(beam.DoFn):
+    """Rows of one kind -> shards published as the run goes (:class:`ovlabel.engine.shards.ShardWriter`)."""
+
+    def __init__(self, kind: str, target: ShardTarget) -> None:
+        self.kind = kind
+        self.target = target
+        self.shards = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}_shards_published")
+        self._writer: Optional[ShardWriter] = None
+
+    def setup(self) -> None:
+        t = self.target
+        fs, path = open_location(t.root)
+        self._writer = ShardWriter(fs, self.kind, posixpath.join(path, STAGING, t.run_id, self.kind),
+                                   posixpath.join(path, *t.under, self.kind), t.run_id, t.policy)
+
+    def process(self, row: dict[str, Any]) -> None:
+        assert self._writer is not None
+        if self._writer.add(row) is not None:
+            self.shards.inc()
+
+    def finish_bundle(self) -> None:
+        assert self._writer is not None
+        if self._writer.flush() is not None:
+            self.shards.inc()
+
+
+def write_shards(rows: beam.PCollection, kind: str, target: ShardTarget) -> None:
+    """WriteShards: ``kind`` rows published under the target as they come (every N rows or M seconds)."""
+    rows | f"Write{kind.capitalize()}Shards" >> beam.ParDo(_WriteShards(kind, target))

@@ -11,7 +11,8 @@ Layout of a labels row (one per image)::
                           char_span: list<int32> (start, end), score, clip_similarity, source,
                           mask: struct{size: list<int32> (h, w), counts: string (COCO RLE)},
                           bbox_xywh: list<float32> (x, y, w, h), area, predicted_iou, stability_score}>,
-    provenance: struct{pipeline_version, schema_version, mask_generator, clip_model, run_id}
+    provenance: struct{pipeline_version, schema_version, mask_generator, clip_model, run_id, config_sha256},
+    row_index: int64, row_hash: string (the manifest row this row accounts for; errors rows carry them too)
 
 ``level`` is 'scene' | 'object' | 'part'; the scene root has ``parent_id`` null and covers the
 whole image. ``source`` says why a segment was kept: 'image' (the root), 'caption' (a caption noun), 'lexicon'
@@ -26,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: row_index/row_hash (the manifest row a row accounts for), provenance.config_sha256
 VERSION_KEY = b"ovlabel.schema_version"
 KIND_KEY = b"ovlabel.kind"
 LEVELS = ("scene", "object", "part")
@@ -61,7 +62,12 @@ PROVENANCE_TYPE = pa.struct([
     pa.field("mask_generator", pa.string()),
     pa.field("clip_model", pa.string()),
     pa.field("run_id", pa.string()),
+    pa.field("config_sha256", pa.string()),
 ])
+
+# Every labels and errors row names the manifest row it accounts for: its position and the hash of its text
+# (ovlabel.engine.manifest.row_hash); a resumed run skips exactly the rows whose (row_index, row_hash) it finds.
+ROW_KEY_FIELDS = [pa.field("row_index", pa.int64(), nullable=False), pa.field("row_hash", pa.string(), nullable=False)]
 
 
 def _with_metadata(fields: list[pa.Field], kind: str) -> pa.Schema:
@@ -77,6 +83,7 @@ LABELS_SCHEMA = _with_metadata([
     pa.field("scene", pa.string(), nullable=False),
     pa.field("segments", pa.list_(pa.field("item", SEGMENT_TYPE, nullable=False)), nullable=False),
     pa.field("provenance", PROVENANCE_TYPE, nullable=False),
+    *ROW_KEY_FIELDS,
 ], "labels")
 
 ERRORS_SCHEMA = _with_metadata([
@@ -87,6 +94,7 @@ ERRORS_SCHEMA = _with_metadata([
     pa.field("message", pa.string(), nullable=False),
     pa.field("input_row", pa.string(), nullable=False),
     pa.field("run_id", pa.string()),
+    *ROW_KEY_FIELDS,
 ], "errors")
 
 SCHEMAS = {"labels": LABELS_SCHEMA, "errors": ERRORS_SCHEMA}

@@ -153,7 +153,8 @@ def test_real_coco_style_gt_without_levels_or_scenes() -> None:
 def write_run(folder: Path) -> Path:
     (folder / "labels").mkdir(parents=True)
     prov = {"pipeline_version": "0", "schema_version": "1", "mask_generator": "x", "clip_model": "y", "run_id": "r"}
-    full = [{**r, "width": W, "height": H, "provenance": prov} for r in rows()]
+    full = [{**r, "width": W, "height": H, "provenance": prov, "row_index": i, "row_hash": str(i)}
+            for i, r in enumerate(rows())]
     pq.write_table(pa.Table.from_pylist(full, schema=LABELS_SCHEMA), folder / "labels" / "part-0.parquet")
     gt = folder / "instances.json"
     gt.write_text(json.dumps(coco()))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.records import (CaptionParse, ErrorRecord, ImageBundle, ImageMatches, InputRecord, Match, Noun,
-                                    Segment)
+                                    Segment, row_hash)
 from ovlabel.schemas import ERRORS_SCHEMA, SEGMENT_TYPE
 
 RECORD = InputRecord("a", "/x/a.png", ("a dog", "a cat"), '{"image": "a.png", "extra": 1}', row_index=3)
@@ -76,8 +77,10 @@ def test_image_matches_hold_the_candidates_that_matches_index() -> None:
 
 
 def test_error_row_has_the_schemas_fields_and_the_run_id() -> None:
-    error = ErrorRecord("a", "/x/a.png", "LoadImages", "ImageLoadError", "not found", RECORD.raw)
+    error = ErrorRecord("a", "/x/a.png", "LoadImages", "ImageLoadError", "not found", RECORD.raw, 3)
     row = error.to_row("run-1")
     assert set(row) == set(ERRORS_SCHEMA.names)
     assert row == {"image_id": "a", "image_uri": "/x/a.png", "stage": "LoadImages", "error_type": "ImageLoadError",
-                   "message": "not found", "input_row": RECORD.raw, "run_id": "run-1"}
+                   "message": "not found", "input_row": RECORD.raw, "run_id": "run-1", "row_index": 3,
+                   "row_hash": row_hash(RECORD.raw)}
+    assert row_hash(RECORD.raw) == hashlib.sha256(RECORD.raw.encode()).hexdigest()[:16]

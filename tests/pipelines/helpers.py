@@ -27,7 +27,7 @@ def tiny_config(*overrides: str) -> RunConfig:
 def read_rows(output: Path, kind: str) -> list[dict[str, Any]]:
     files = sorted((output / kind).glob("*.parquet"))
     rows = [r for f in files for r in pq.read_table(f).to_pylist()]
-    return sorted(rows, key=lambda r: (r["image_id"] or "", r.get("stage", "")))
+    return sorted(rows, key=lambda r: (r["image_id"] or "", r.get("stage", ""), r.get("row_index", -1)))
 
 
 def comparable(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ def test_precedence_cli_over_file_over_defaults(tmp_path: Path) -> None:
     cfg = load_run_config(path, ["beam.masks.images_per_batch=7"])
     assert cfg.beam.masks.images_per_batch == 7  # CLI beats file
     assert cfg.beam.masks.accelerator == "type:nvidia-l4;count:1"  # file beats default
-    assert cfg.beam.matching.images_per_batch == 4 and cfg.output.num_shards == 4  # defaults
+    assert cfg.beam.matching.images_per_batch == 4 and cfg.output.rows_per_shard == 1000  # defaults
 
 
 @pytest.mark.parametrize("old", sorted(RunConfig.renamed_keys))

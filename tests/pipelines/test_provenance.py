@@ -11,9 +11,10 @@ from ovlabel.engine import __version__
 from ovlabel.engine.config import Config, load_config
 from ovlabel.engine.masks import GeneratorSpec
 from ovlabel.pipelines import provenance
+from ovlabel.pipelines.options import load_run_config
 from ovlabel.pipelines.pipeline import RunSummary
-from ovlabel.pipelines.provenance import (PACKAGES, checkpoints, clip_source, mask_source, package_versions,
-                                          provenance_row, run_metadata)
+from ovlabel.pipelines.provenance import (PACKAGES, checkpoints, clip_source, config_sha256, labelling_config,
+                                          mask_source, package_versions, provenance_row, run_metadata)
 from ovlabel.schemas import PROVENANCE_TYPE, SCHEMA_VERSION
 
 
@@ -47,7 +48,18 @@ def test_a_row_records_versions_models_and_the_run() -> None:
     row = provenance_row(Config(), "run-1")
     assert set(row) == {f.name for f in PROVENANCE_TYPE}
     assert row == {"pipeline_version": __version__, "schema_version": SCHEMA_VERSION,
-                   "mask_generator": "sam:vit_h:batched", "clip_model": "ViT-B-16:openai:masked", "run_id": "run-1"}
+                   "mask_generator": "sam:vit_h:batched", "clip_model": "ViT-B-16:openai:masked", "run_id": "run-1",
+                   "config_sha256": config_sha256(Config())}
+    assert provenance_row(load_config(None, ["matching.similarity_threshold=0.3"]), "r")["config_sha256"] != \
+        row["config_sha256"]
+
+
+def test_the_config_hash_leaves_out_what_does_not_change_a_label() -> None:
+    base = config_sha256(load_run_config(None))
+    for deployment in ("beam.masks.images_per_batch=1", "output.rows_per_shard=5", "input.manifest=x.jsonl",
+                       "demo.num_images=3"):
+        assert config_sha256(load_run_config(None, [deployment])) == base, deployment
+    assert "beam" not in labelling_config(load_run_config(None)) and "manifest" not in labelling_config(Config())["input"]
 
 
 def test_package_versions_list_python_and_every_package(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,7 +95,7 @@ def test_run_metadata_counts_come_from_the_summary() -> None:
     cfg = Config()
     info = run_metadata(cfg, "m.jsonl", "run-1", summary, {"step/x": 1}, ("--runner=DirectRunner",))
     assert info["counts"] == {"input_rows": 3, "labeled_rows": 2, "error_rows": 1,
-                              "errors_by_stage": {"ValidateRows": 1}}
+                              "errors_by_stage": {"ValidateRows": 1}, "missing_rows": 0, "duplicate_rows": 0}
     assert info["stages"] == stages and info["accounting_ok"] is True and info["seconds"] == 12.35
     assert (info["run_id"], info["manifest"], info["schema_version"]) == ("run-1", "m.jsonl", SCHEMA_VERSION)
     assert info["beam_args"] == ["--runner=DirectRunner"] and info["metrics"] == {"step/x": 1}

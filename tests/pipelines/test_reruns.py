@@ -1,101 +1,150 @@
-"""Reruns: refusal, --overwrite, --resume, and a SIGKILLed run that leaves no partial shard."""
+"""reruns: refusing, resuming and replacing an output folder (unit level; end to end: test_kills_and_reruns.py)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from PIL import Image
 
-from ovlabel.engine.shipped import config_path
-from ovlabel.pipelines.options import RunConfig
-from ovlabel.pipelines.pipeline import run
-from tests.pipelines.helpers import FAST_MASKS, TINY_OVERRIDES, comparable, read_rows, tiny_config
-from tests.support import ManifestWriter, SceneImage
+from ovlabel.engine.errors import OutputError
+from ovlabel.engine.layout import ERRORS, LABELS, MARKER, NEXT, REPLACED, RUN_INFO, STAGING, SWAP
+from ovlabel.pipelines import reruns
+from ovlabel.pipelines.output import OutputDir
+from tests.pipelines.test_output import labels, shard
+from tests.support import ManifestWriter
 
-pytestmark = pytest.mark.slow
-
-
-def _cfg() -> RunConfig:
-    return tiny_config(*FAST_MASKS)
+CONFIG = {"matching": {"similarity_threshold": 0.2, "crop_mode": "masked"}, "clip": {"model": "m"}}
 
 
-def _rows(folder: Path, n: int, scene_image: SceneImage, captions: list[list[str]]) -> list[dict[str, Any]]:
-    (folder / "images").mkdir(exist_ok=True)
-    rows: list[dict[str, Any]] = []
-    for i in range(n):
-        Image.fromarray(scene_image(10 + i, (48, 64))).save(folder / "images" / f"r{i}.png")
-        rows.append({"image": f"images/r{i}.png", "captions": captions[i % len(captions)], "image_id": f"r{i}"})
-    rows.append({"image": "images/none.png", "caption": "A cat.", "image_id": "gone"})
-    return rows
+def _prepare(out: OutputDir, mode: str, manifest: str = "m.jsonl", config: dict = CONFIG, force: bool = False,
+             run_id: str = "run-2") -> reruns.RunPlan:
+    return reruns.prepare(out, mode, config, "h", manifest, run_id, force)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, scene_image: SceneImage, captions: list[list[str]],
-          manifest_writer: ManifestWriter) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("reruns")
-    rows = _rows(folder, 4, scene_image, captions)
-    full = manifest_writer(folder, rows, "full.jsonl")
-    reference = folder / "reference"
-    run(_cfg(), str(full), str(reference))
-    return {"folder": folder, "rows": rows, "full": full, "reference": reference}
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
 
 
-def _same_rows(a: Path, b: Path) -> None:
-    for kind in ("labels", "errors"):
-        assert comparable(read_rows(a, kind)) == comparable(read_rows(b, kind)), kind
+def test_first_difference_names_the_first_differing_dotted_key() -> None:
+    assert reruns.first_difference(CONFIG, CONFIG) is None
+    changed = {**CONFIG, "matching": {**CONFIG["matching"], "similarity_threshold": 0.3}}
+    assert reruns.first_difference(CONFIG, changed) == ("matching.similarity_threshold", 0.2, 0.3)
+    assert reruns.first_difference(CONFIG, {**CONFIG, "a": {"b": 1}}) == ("a.b", "<absent>", 1)
 
 
-def test_rerun_is_identical_and_overwrite_replaces(world: dict[str, Any]) -> None:
-    out = world["folder"] / "again"
-    run(_cfg(), str(world["full"]), str(out))
-    _same_rows(out, world["reference"])
-    summary = run(_cfg(), str(world["full"]), str(out), overwrite=True)
-    assert summary.input_rows == summary.labeled_rows + summary.error_rows == 5
-    _same_rows(out, world["reference"])
+def test_a_fresh_run_writes_the_marker_into_an_empty_folder(tmp_path: Path) -> None:
+    out = OutputDir(str(tmp_path / "o"))
+    plan = _prepare(out, "fresh")
+    assert plan == reruns.RunPlan(()) and _names(tmp_path / "o") == [MARKER, ERRORS, LABELS]
+    marker = out.marker()
+    assert marker is not None and marker["config"] == CONFIG and marker["config_sha256"] == "h"
+    assert [r["run_id"] for r in marker["runs"]] == ["run-2"]
 
 
-def test_resume_processes_only_what_is_missing(world: dict[str, Any], manifest_writer: ManifestWriter) -> None:
-    out = world["folder"] / "resumed"
-    first_half = manifest_writer(world["folder"], world["rows"][:2], "half.jsonl")
-    run(_cfg(), str(first_half), str(out))
-    summary = run(_cfg(), str(world["full"]), str(out), resume=True)
-    info = json.loads((out / "run.json").read_text())
-    assert info["stages"]["ValidateRows"]["skipped"] == 2  # r0 and r1 were done
-    assert info["stages"]["ParseCaptions"]["in"] == 3
-    assert summary.balanced and summary.input_rows == 5
-    _same_rows(out, world["reference"])
+def test_a_non_empty_folder_is_refused_without_a_flag(tmp_path: Path) -> None:
+    for name in ("f", "e", "d", "c", "b", "a"):
+        (tmp_path / name).write_text("x")
+    with pytest.raises(OutputError) as caught:
+        _prepare(OutputDir(str(tmp_path)), "fresh")
+    assert str(caught.value) == (f"output folder {str(tmp_path)!r} is not empty (a, b, c, d, e); "
+                                 f"pass --overwrite to replace it or --resume to finish it")
+    assert _names(tmp_path) == ["a", "b", "c", "d", "e", "f"]
 
 
-def test_sigkill_leaves_no_partial_shard_and_resume_completes(world: dict[str, Any]) -> None:
-    out = world["folder"] / "killed"
-    cmd = [sys.executable, "-m", "ovlabel.pipelines.cli", "run", "--config", str(config_path("tiny.yaml")),
-           "--input", str(world["full"]), "--output", str(out), *TINY_OVERRIDES, *FAST_MASKS]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((out / "_staging").glob("*/*")):
-        time.sleep(0.2)
-    time.sleep(0.3)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not list((out / "labels").glob("*.parquet")) if (out / "labels").exists() else True
-    assert not (out / "run.json").exists()
-    summary = run(_cfg(), str(world["full"]), str(out), resume=True)
-    assert summary.balanced and not (out / "_staging").exists()
-    _same_rows(out, world["reference"])
+@pytest.mark.parametrize("mode", ["overwrite", "resume"])
+def test_a_folder_ovlabel_did_not_make_is_never_touched(tmp_path: Path, mode: str) -> None:
+    (tmp_path / LABELS).mkdir()
+    (tmp_path / LABELS / "mine.parquet").write_text("x")
+    with pytest.raises(OutputError, match=f"was not made by ovlabel .*--{mode} only ever touches"):
+        _prepare(OutputDir(str(tmp_path)), mode)
+    assert _names(tmp_path / LABELS) == ["mine.parquet"]
 
 
-def test_non_empty_output_is_refused_without_a_flag(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    from ovlabel.pipelines.cli import main
+def test_an_older_ovlabels_output_may_be_overwritten_but_not_resumed(tmp_path: Path) -> None:
+    (tmp_path / RUN_INFO).write_text(json.dumps({"run_id": "old", "schema_version": "1"}))
+    with pytest.raises(OutputError, match="older ovlabel .* use --overwrite"):
+        _prepare(OutputDir(str(tmp_path)), "resume")
+    assert _prepare(OutputDir(str(tmp_path)), "overwrite").under == (NEXT, "run-2")
 
-    code = main(["run", "--config", str(config_path("tiny.yaml")), "--input", str(world["full"]),
-                 "--output", str(world["reference"])])
-    assert code == 2 and "--overwrite" in capsys.readouterr().err
 
+def _previous(root: Path, manifest_writer: ManifestWriter) -> tuple[OutputDir, str]:
+    out = OutputDir(str(root))
+    manifest = manifest_writer(root.parent, [{"image": "a.png", "caption": "x", "image_id": "a"},
+                                             {"image": "b.png", "caption": "y", "image_id": "b"}], "m.jsonl")
+    _prepare(out, "fresh", str(manifest), run_id="run-1")
+    rows = labels("a")
+    rows[0]["row_hash"] = reruns.manifest_keys(str(manifest))[0]  # manifest row 0 is done
+    shard(root, LABELS, "run-1-x-00000.parquet", rows)
+    (root / STAGING / "run-1").mkdir(parents=True)
+    (root / "notes.txt").write_text("mine")
+    return out, str(manifest)
+
+
+def test_resume_keeps_the_shards_drops_what_killed_runs_left_and_records_itself(
+        tmp_path: Path, manifest_writer: ManifestWriter) -> None:
+    out, manifest = _previous(tmp_path / "o", manifest_writer)
+    (tmp_path / "o" / NEXT / "run-0").mkdir(parents=True)
+    plan = _prepare(out, "resume", manifest)
+    assert plan.under == () and [Path(f).name for f in plan.done_files] == ["run-1-x-00000.parquet"]
+    assert _names(tmp_path / "o") == [MARKER, ERRORS, LABELS, "notes.txt"]
+    assert [r["run_id"] for r in out.marker()["runs"]] == ["run-1", "run-2"]
+
+
+def test_resume_refuses_another_config_unless_forced(tmp_path: Path, manifest_writer: ManifestWriter) -> None:
+    out, manifest = _previous(tmp_path / "o", manifest_writer)
+    other = {**CONFIG, "clip": {"model": "n"}}
+    with pytest.raises(OutputError, match=r"first at clip\.model \('m' there, 'n' now\).*--force-resume"):
+        _prepare(out, "resume", manifest, other)
+    assert _prepare(out, "resume", manifest, other, force=True).forced
+    assert [r["forced"] for r in out.marker()["runs"]] == [False, True]
+    assert out.marker()["config"] == CONFIG  # later resumes still compare with the output's own config
+
+
+def test_resume_refuses_a_changed_manifest_row(tmp_path: Path, manifest_writer: ManifestWriter) -> None:
+    out, _ = _previous(tmp_path / "o", manifest_writer)
+    changed = manifest_writer(tmp_path, [{"image": "a.png", "caption": "z", "image_id": "a"}], "changed.jsonl")
+    with pytest.raises(OutputError, match="manifest row 0 of .* has changed"):
+        _prepare(out, "resume", str(changed))
+
+
+def test_overwrite_builds_beside_the_old_output(tmp_path: Path, manifest_writer: ManifestWriter) -> None:
+    out, manifest = _previous(tmp_path / "o", manifest_writer)
+    plan = _prepare(out, "overwrite", manifest)
+    assert plan.under == (NEXT, "run-2")
+    assert _names(tmp_path / "o" / NEXT / "run-2") == [MARKER, ERRORS, LABELS]
+    assert _names(tmp_path / "o" / LABELS) == ["run-1-x-00000.parquet"]  # the old output stays until the swap
+
+
+def _staged_overwrite(tmp_path: Path, manifest_writer: ManifestWriter) -> OutputDir:
+    out, manifest = _previous(tmp_path / "o", manifest_writer)
+    (tmp_path / "o" / RUN_INFO).write_text('{"old": true}')
+    _prepare(out, "overwrite", manifest)
+    shard(tmp_path / "o" / NEXT / "run-2", LABELS, "run-2-y-00000.parquet", labels("a", "b"))
+    out.write_json(RUN_INFO, {"new": True}, NEXT, "run-2")
+    return out
+
+
+def _assert_swapped(root: Path) -> None:
+    assert _names(root) == [MARKER, ERRORS, LABELS, "notes.txt", RUN_INFO]
+    assert _names(root / LABELS) == ["run-2-y-00000.parquet"]
+    assert json.loads((root / RUN_INFO).read_text()) == {"new": True}
+
+
+def test_the_swap_replaces_ovlabels_entries_and_nothing_else(tmp_path: Path, manifest_writer: ManifestWriter) -> None:
+    out = _staged_overwrite(tmp_path, manifest_writer)
+    reruns.swap_in(out, "run-2")
+    _assert_swapped(tmp_path / "o")
+
+
+@pytest.mark.parametrize("done", [0, 1, 2, 3])
+def test_a_swap_killed_half_way_is_finished_by_the_next_run(tmp_path: Path, manifest_writer: ManifestWriter,
+                                                            done: int) -> None:
+    out = _staged_overwrite(tmp_path, manifest_writer)
+    out.write_json(SWAP, {"run_id": "run-2"})
+    for name in reruns.SWAPPED[:done]:  # the renames a killed swap had made
+        out.move((name,), (REPLACED, "run-2", name))
+        out.move((NEXT, "run-2", name), (name,))
+    if done == 3:
+        out.move((reruns.SWAPPED[3],), (REPLACED, "run-2", reruns.SWAPPED[3]))  # killed between the two renames
+    reruns.finish_swap(out)
+    _assert_swapped(tmp_path / "o")

@@ -76,7 +76,8 @@ def test_without_a_usable_traceback_the_repr_is_the_message() -> None:
 
 def test_a_failed_record_or_bundle_becomes_an_error_row_naming_its_input() -> None:
     info = _beam_dead_letter(ImageLoadError("image not found"))
-    expected = ErrorRecord("a", "/x/a.png", LOAD_IMAGES, "ImageLoadError", "image not found", RECORD.raw)
+    expected = ErrorRecord("a", "/x/a.png", LOAD_IMAGES, "ImageLoadError", "image not found", RECORD.raw,
+                           RECORD.row_index)
     assert dead_letter(LOAD_IMAGES, RECORD, info) == expected
     assert dead_letter(LOAD_IMAGES, ImageBundle(RECORD), info) == expected
 
@@ -85,13 +86,13 @@ def test_a_failed_raw_row_keeps_what_it_can_read_of_its_id_and_image() -> None:
     info = _beam_dead_letter(InputError("bad row"))
     row = RawRow(2, '{"image_id": 7, "image": "b.png"}', {"image_id": 7, "image": "b.png"})
     assert dead_letter(VALIDATE_ROWS, row, info) == ErrorRecord("7", "b.png", VALIDATE_ROWS, "InputError", "bad row",
-                                                                row.text)
+                                                                row.text, row.index)
     odd = RawRow(3, '{"image": 5}', {"image": 5})
     assert dead_letter(VALIDATE_ROWS, odd, info) == ErrorRecord(None, None, VALIDATE_ROWS, "InputError", "bad row",
-                                                                odd.text)
+                                                                odd.text, 3)
     unparsed = RawRow(4, '{"image": ', None, "unparseable JSON line")
     assert dead_letter(VALIDATE_ROWS, unparsed, info) == ErrorRecord(None, None, VALIDATE_ROWS, "InputError",
-                                                                     "bad row", unparsed.text)
+                                                                     "bad row", unparsed.text, 4)
 
 
 def test_anything_else_is_kept_as_its_repr_cut_to_10000_characters() -> None:
@@ -127,10 +128,10 @@ def test_manifest_rows_become_records_or_error_rows_of_their_stage(tmp_path: Pat
         by_row = {e.input_row: e for e in errors}
         assert len(errors) == len(by_row) == 3
         assert by_row[json.dumps(rows[2])] == ErrorRecord("9", None, VALIDATE_ROWS, "InputError", no_image,
-                                                          json.dumps(rows[2]))
+                                                          json.dumps(rows[2]), 2)
         assert by_row[json.dumps(rows[3])] == ErrorRecord(
             "a", str(tmp_path / "c.png"), DEDUPLICATE, "DuplicateImageId",
-            "image_id 'a' is already used by manifest row 0; give every row a unique image_id", json.dumps(rows[3]))
+            "image_id 'a' is already used by manifest row 0; give every row a unique image_id", json.dumps(rows[3]), 3)
         unparsed = by_row['{"image": ']
         assert (unparsed.image_id, unparsed.image_uri, unparsed.stage, unparsed.error_type) == (
             None, None, VALIDATE_ROWS, "InputError")

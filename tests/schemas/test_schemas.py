@@ -21,7 +21,8 @@ def _segment(seg_id: int, parent: int | None, level: str, score: float = 0.5) ->
 def _write(path: Path, segments: list[dict], schema: pa.Schema = LABELS_SCHEMA) -> Path:
     row = {"image_id": "a", "image_uri": "a.png", "width": 3, "height": 2, "captions": ["c"], "scene": "x",
            "segments": segments, "provenance": {"pipeline_version": "0", "schema_version": SCHEMA_VERSION,
-                                                "mask_generator": "m", "clip_model": "c", "run_id": "r"}}
+                                                "mask_generator": "m", "clip_model": "c", "run_id": "r"},
+           "row_index": 0, "row_hash": "0"}
     pq.write_table(pa.Table.from_pylist([row], schema=schema), path)
     return path
 

@@ -114,7 +114,7 @@ def _labels_row(image_id: str, segments: list[dict[str, Any]]) -> dict[str, Any]
     return {"image_id": image_id, "image_uri": f"file:///{image_id}.jpg", "width": W, "height": H,
             "captions": ["a cat"], "scene": "room", "segments": segments,
             "provenance": {"pipeline_version": "0", "schema_version": "1", "mask_generator": "sam",
-                           "clip_model": "x", "run_id": "r"}}
+                           "clip_model": "x", "run_id": "r"}, "row_index": 0, "row_hash": "0"}
 
 
 @pytest.fixture()

@@ -1,0 +1,50 @@
+"""Accounting of an output folder: every manifest row ends as exactly one labels or errors row."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ovlabel.engine.layout import ERRORS, LABELS
+from ovlabel.pipelines.output import OutputDir, count_by
+from ovlabel.pipelines.reruns import manifest_keys
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Accounting of a whole output folder (all runs into it, resumed ones included).
+
+    ``missing_rows``: manifest rows with no row in the folder; ``duplicate_rows``: rows beyond the first for one
+    manifest row, or for a row the manifest does not have. ``stages`` is this run's flow per stage, from Beam
+    counters: ``{stage: {in, out, errors, skipped}}`` (``skipped``: inputs a resumed run found already done).
+    """
+
+    output: str
+    input_rows: int
+    labeled_rows: int
+    error_rows: int
+    errors_by_stage: dict[str, int]
+    seconds: float
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
+    missing_rows: int = 0
+    duplicate_rows: int = 0
+
+    @property
+    def stages_balanced(self) -> bool:
+        return all(s["in"] == s["out"] + s["errors"] + s["skipped"] for s in self.stages.values())
+
+    @property
+    def balanced(self) -> bool:
+        return (self.input_rows == self.labeled_rows + self.error_rows and self.stages_balanced
+                and self.missing_rows == 0 and self.duplicate_rows == 0)
+
+
+def account(out: OutputDir, manifest: str, seconds: float, *under: str) -> RunSummary:
+    """Count the rows of the output at ``under`` against the manifest's rows."""
+    wanted = set(manifest_keys(manifest).items())
+    found = Counter(out.row_keys(*under))
+    missing = len(wanted - set(found))
+    duplicates = sum(n - 1 for n in found.values()) + sum(n for key, n in found.items() if key not in wanted)
+    labeled = len(out.read_column(LABELS, "image_id", *under))
+    stages_of_errors = out.read_column(ERRORS, "stage", *under)
+    return RunSummary(out.root, len(wanted), labeled, len(stages_of_errors), count_by(stages_of_errors), seconds,
+                      missing_rows=missing, duplicate_rows=duplicates)

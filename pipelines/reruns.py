@@ -1,0 +1,176 @@
+"""What a run does to an existing output folder: refuse it, resume it, or replace it without loss.
+
+- A fresh run needs an empty (or absent) folder and writes the marker ``.ovlabel.json`` first: the
+  config it labels with (and its hash) and the runs made into the folder.
+- ``--resume`` skips every manifest row the folder already has a row for, by (row_index, row_hash);
+  it is refused when the config differs from the marker's (the first differing key is named;
+  ``--force-resume`` mixes them, recorded in run.json and each row's provenance) or when a manifest
+  row the folder accounts for has changed.
+- ``--overwrite`` builds the new output in ``_next/<run_id>/`` and swaps it in only when it is
+  complete (a journal, ``_swap.json``, lets a killed swap be finished by the next run); only folders
+  with ovlabel's marker are ever replaced, and only ovlabel's own entries in them.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from ovlabel.engine.errors import OutputError
+from ovlabel.engine.faults import fault_point
+from ovlabel.engine.layout import KINDS, LOCK, MARKER, NEXT, REPLACED, RUN_INFO, STAGING, SWAP
+from ovlabel.engine.manifest import read_rows
+from ovlabel.pipelines.output import OutputDir, RowKey
+from ovlabel.schemas import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+MODES = ("fresh", "resume", "overwrite")
+SWAPPED = (*KINDS, RUN_INFO, MARKER)  # what an overwrite replaces; nothing else in the folder is touched
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Where a run publishes (``under``: () for the folder itself, (_next, run_id) for an overwrite) and what
+    it skips (``done_files``: the shards present when it started)."""
+
+    under: tuple[str, ...]
+    done_files: tuple[str, ...] = ()
+    forced: bool = False
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key in sorted(tree):
+        value = tree[key]
+        if isinstance(value, dict) and value:
+            yield from flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def first_difference(old: dict[str, Any], new: dict[str, Any]) -> Optional[tuple[str, Any, Any]]:
+    """The first dotted key (in sorted order) whose value differs: (key, old value, new value); None if equal."""
+    a, b = dict(flatten(old)), dict(flatten(new))
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            return key, a.get(key, "<absent>"), b.get(key, "<absent>")
+    return None
+
+
+def _run_entry(run_id: str, config_hash: str, forced: bool) -> dict[str, Any]:
+    return {"run_id": run_id, "config_sha256": config_hash, "forced": forced,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def _start(out: OutputDir, under: tuple[str, ...], config: dict[str, Any], config_hash: str, manifest: str,
+           run_id: str) -> RunPlan:
+    for kind in KINDS:
+        out.fs.makedirs(out.fs_path(*under, kind), exist_ok=True)
+    out.write_json(MARKER, {"ovlabel_output": 1, "schema_version": SCHEMA_VERSION, "config": config,
+                            "config_sha256": config_hash, "manifest": manifest,
+                            "runs": [_run_entry(run_id, config_hash, False)]}, *under)
+    return RunPlan(under)
+
+
+def _legacy(out: OutputDir) -> bool:
+    """An output of an ovlabel from before the marker (its run.json names a run and a schema)."""
+    info = out.read_json(RUN_INFO) or {}
+    return "run_id" in info and "schema_version" in info
+
+
+def _refuse_foreign(out: OutputDir, entries: list[str], mode: str) -> OutputError:
+    if _legacy(out) and mode == "resume":
+        return OutputError(f"output folder {out.root!r} was written by an older ovlabel (no {MARKER}; its rows do "
+                           f"not name their manifest rows), so --resume cannot tell what is done; use --overwrite")
+    return OutputError(f"output folder {out.root!r} is not empty ({', '.join(entries[:5])}) and was not made by "
+                       f"ovlabel (no {MARKER}); --{mode} only ever touches ovlabel's own outputs: choose another "
+                       f"folder, or empty this one yourself")
+
+
+def prepare(out: OutputDir, mode: str, config: dict[str, Any], config_hash: str, manifest: str, run_id: str,
+            force: bool = False) -> RunPlan:
+    """Get the folder ready for a run in ``mode`` (one of :data:`MODES`); raises :class:`OutputError` to refuse."""
+    finish_swap(out)
+    entries = [e for e in out.existing_entries() if e != LOCK]
+    if not entries:
+        return _start(out, (), config, config_hash, manifest, run_id)
+    if mode == "fresh":
+        raise OutputError(f"output folder {out.root!r} is not empty ({', '.join(entries[:5])}); "
+                          f"pass --overwrite to replace it or --resume to finish it")
+    marker = out.marker()
+    if marker is None and not (mode == "overwrite" and _legacy(out)):
+        raise _refuse_foreign(out, entries, mode)
+    for name in (STAGING, NEXT, REPLACED):  # what killed runs left; never part of an output
+        out.remove(name)
+    if mode == "overwrite":
+        return _start(out, (NEXT, run_id), config, config_hash, manifest, run_id)
+    assert marker is not None
+    return _resume(out, marker, config, config_hash, manifest, run_id, force)
+
+
+def _resume(out: OutputDir, marker: dict[str, Any], config: dict[str, Any], config_hash: str, manifest: str,
+            run_id: str, force: bool) -> RunPlan:
+    diff = first_difference(marker.get("config") or {}, config)
+    if diff is not None and not force:
+        key, was, now = diff
+        raise OutputError(f"--resume refused: the config differs from the one {out.root!r} was made with, first at "
+                          f"{key} ({was!r} there, {now!r} now); resume with the same config, use --overwrite to "
+                          f"relabel everything, or --force-resume to mix them (recorded in run.json and each "
+                          f"row's provenance)")
+    if diff is not None:
+        log.warning("resuming %s with a different config (first at %s); recorded in run.json", out.root, diff[0])
+    check_manifest(manifest, out.row_keys(), out.root)
+    marker = {**marker, "runs": [*marker.get("runs", []), _run_entry(run_id, config_hash, diff is not None)]}
+    out.write_json(MARKER, marker)
+    done = tuple(path for kind in KINDS for path in out.shard_files(kind))
+    return RunPlan((), done, forced=diff is not None)
+
+
+def manifest_keys(manifest: str) -> dict[int, str]:
+    """row_index -> row_hash of every manifest row."""
+    return dict(row.key for row in read_rows(manifest))
+
+
+def check_manifest(manifest: str, done: list[RowKey], root: str) -> None:
+    """Refuse to resume when a manifest row the output accounts for is gone or has changed."""
+    if not done:
+        return
+    rows = manifest_keys(manifest)
+    for index, digest in sorted(done):
+        if index not in rows:
+            raise OutputError(f"--resume refused: {root!r} holds a row for manifest row {index}, which {manifest!r} "
+                              f"no longer has; resume with the manifest the output was made from, or --overwrite")
+        if rows[index] != digest:
+            raise OutputError(f"--resume refused: manifest row {index} of {manifest!r} has changed since {root!r} "
+                              f"labelled it; resume with the manifest the output was made from, or --overwrite")
+
+
+def swap_in(out: OutputDir, run_id: str) -> None:
+    """Replace the folder's output by the complete one in ``_next/<run_id>/`` (journalled in ``_swap.json``)."""
+    out.write_json(SWAP, {"run_id": run_id})
+    fault_point("swap-begun")
+    _roll_forward(out, run_id)
+
+
+def finish_swap(out: OutputDir) -> None:
+    """Finish an overwrite whose swap was killed half-way (its new output was complete when it began)."""
+    journal = out.read_json(SWAP)
+    if journal is not None and isinstance(journal.get("run_id"), str):
+        log.warning("finishing the interrupted replacement of %s by run %s", out.root, journal["run_id"])
+        _roll_forward(out, journal["run_id"])
+    out.remove(SWAP + ".tmp")
+
+
+def _roll_forward(out: OutputDir, run_id: str) -> None:
+    new = (NEXT, run_id)
+    for name in SWAPPED:
+        if out.exists(*new, name):
+            if out.exists(name):
+                out.move((name,), (REPLACED, run_id, name))
+            fault_point("swap-half-done")
+            out.move((*new, name), (name,))
+    out.remove(SWAP)
+    for name in (REPLACED, NEXT):
+        out.remove(name, run_id)
+        if out.exists(name) and not out.existing_entries(name):
+            out.remove(name)
