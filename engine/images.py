@@ -29,8 +29,8 @@ from ovlabel.engine.errors import ImageLoadError
 log = logging.getLogger(__name__)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-MAX_PIXELS = 40_000_000
-MAX_SIDE = 12_000
+MAX_PIXELS = 12_582_912  # 4096 x 3072; see README "What happens to bad input" for the memory this bounds
+MAX_SIDE = 8192
 MAX_ASPECT = 20.0
 MAX_BYTES = 64 * 1024 * 1024
 READ_TIMEOUT_S = 60.0
