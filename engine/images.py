@@ -59,7 +59,7 @@ def check_scheme(uri: str, allowed: Sequence[str], allow_http: bool = False) -> 
 
 def local_path(uri: str) -> str:
     """The filesystem path of a local URI ('file:///a/b.png' or a plain path)."""
-    return uri[len("file://"):] if uri.startswith("file://") else uri
+    return uri.removeprefix("file://")
 
 
 def _normalised_uri(uri: str) -> str:
