@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, Optional, Sequence, TypeVar
 import yaml
 from pydantic import Field, ValidationError
 
+from ovlabel.engine import images
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.config import MasksConfig
 from ovlabel.engine.sections import Section, describe_error
@@ -33,6 +34,9 @@ class InputConfig(Section):
     manifest: Optional[str] = None
     allowed_schemes: tuple[str, ...] = ("file", "gs", "s3")
     allow_http: bool = False
+    root: Optional[str] = Field(
+        None, description="when set, every image must lie inside this folder (local paths compared after "
+        "os.path.realpath, so symlinks are followed) or, for a URI with a scheme, start with it; None: anywhere")
 
 
 class CaptionsConfig(Section):
@@ -42,8 +46,14 @@ class CaptionsConfig(Section):
 
 
 class ImagesConfig(Section):
-    max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard (PIL's pixel cap)")
+    """Per-image bounds, all checked before an image is decoded (engine/images.py)."""
+
+    max_pixels: int = Field(images.MAX_PIXELS, ge=1, description="decompression-bomb guard (PIL's pixel cap)")
     min_side: int = Field(8, ge=1)
+    max_side: int = Field(images.MAX_SIDE, ge=1, description="the longest side an image may have (pixels)")
+    max_aspect: float = Field(images.MAX_ASPECT, ge=1, description="the largest long side / short side ratio")
+    max_bytes: int = Field(images.MAX_BYTES, ge=1, description="the largest image file read (bytes)")
+    read_timeout_s: float = Field(images.READ_TIMEOUT_S, gt=0, description="seconds one image's read may take")
 
 
 class ClipConfig(Section):

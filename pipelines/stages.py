@@ -205,7 +205,10 @@ class _LoadImages(beam.DoFn):
         from ovlabel.engine.images import load_image
 
         image = load_image(bundle.record.image_uri, max_pixels=self.images.max_pixels, min_side=self.images.min_side,
-                           allowed_schemes=self.input.allowed_schemes, allow_http=self.input.allow_http)
+                           allowed_schemes=self.input.allowed_schemes, allow_http=self.input.allow_http,
+                           max_side=self.images.max_side, max_aspect=self.images.max_aspect,
+                           max_bytes=self.images.max_bytes, read_timeout_s=self.images.read_timeout_s,
+                           root=self.input.root)
         yield bundle.replace(image=image)
 
 

@@ -20,6 +20,7 @@ from ovlabel.engine.matching.embedder import CLIP_MEAN
 CLIP_MEAN_RGB = np.array(CLIP_MEAN) * 255.0
 MEAN_COLOUR = np.round(CLIP_MEAN_RGB).astype(np.uint8)
 BLEND_KEEP = 0.35  # fraction of the original pixel kept outside the mask in 'blend' mode
+PAD_FIRST_MAX_SIDE = 1024  # a patch is padded at full resolution while its square's side is at most this
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -38,14 +39,31 @@ def enlarge_box(box: tuple[int, int, int, int], factor: float, width: int, heigh
             min(width, int(np.ceil(cx + hw))), min(height, int(np.ceil(cy + hh))))
 
 
-def _square(patch: np.ndarray, size: int) -> np.ndarray:
+def _pad(patch: np.ndarray, side: int) -> np.ndarray:
+    """``patch`` centred on a (side, side, 3) canvas of CLIP's mean colour."""
     h, w = patch.shape[:2]
-    side = max(h, w)
     canvas = np.empty((side, side, 3), dtype=np.uint8)
     canvas[:] = MEAN_COLOUR
     y, x = (side - h) // 2, (side - w) // 2
     canvas[y:y + h, x:x + w] = patch
-    return np.asarray(Image.fromarray(canvas).resize((size, size), Image.BICUBIC))
+    return canvas
+
+
+def _square(patch: np.ndarray, size: int) -> np.ndarray:
+    """``patch`` padded to a square and resized to (size, size). A square patch is resized as it is; a small
+    one is padded at full resolution, then resized (as always: the same pixels); one whose square's side
+    would exceed ``PAD_FIRST_MAX_SIDE`` (and twice the crop size) is resized first, keeping its aspect, then
+    padded, so no intermediate is larger than that bound or the crop (a 60000 x 9 box would otherwise need a
+    60000 x 60000 canvas, 10 GB)."""
+    h, w = patch.shape[:2]
+    side = max(h, w)
+    if h == w:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(patch)).resize((size, size), Image.BICUBIC))
+    if side <= max(PAD_FIRST_MAX_SIDE, 2 * size):
+        return np.asarray(Image.fromarray(_pad(patch, side)).resize((size, size), Image.BICUBIC))
+    scaled = (max(1, round(w * size / side)), max(1, round(h * size / side)))
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(patch)).resize(scaled, Image.BICUBIC))
+    return _pad(small, size)
 
 
 def _masked(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

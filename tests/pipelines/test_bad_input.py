@@ -106,3 +106,48 @@ def test_accounting_per_stage_is_in_run_json(bad_run: tuple[Path, RunSummary]) -
         assert flow["in"] == flow["out"] + flow["errors"] and flow["skipped"] == 0, name
     assert stages["Deduplicate"]["errors"] == 1
     assert stages["BuildHierarchy"]["out"] == summary.labeled_rows
+
+
+def _unblock_fifo(fifo: Path) -> None:
+    """Open the FIFO's writing end once and close it: a reader blocked on it (the old loader) gets EOF."""
+    import os
+
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass  # nobody is reading it: the new loader never opens it
+
+
+def test_hostile_inputs_end_as_error_rows_quickly(tmp_path: Path, manifest_writer: ManifestWriter) -> None:
+    import os
+    import threading
+    import time
+
+    from PIL import Image
+
+    from tests.engine.bad_files import encode, rgb
+
+    images = tmp_path / "images"
+    images.mkdir()
+    os.mkfifo(images / "pipe.jpg")
+    (images / "long.png").write_bytes(encode(Image.new("RGB", (60_000, 9))))
+    (images / "text.jpg").write_text("secret words, not a picture\n")
+    (images / "good.png").write_bytes(encode(rgb(6)))
+    rows = [{"image": f"images/{name}", "caption": CAPTION, "image_id": name}
+            for name in ("pipe.jpg", "long.png", "text.jpg", "good.png")]
+    rows.append({"image": "/dev/zero", "caption": CAPTION, "image_id": "zero"})
+    watchdog = threading.Timer(60, _unblock_fifo, [images / "pipe.jpg"])
+    watchdog.start()
+    start = time.monotonic()
+    try:
+        run(tiny_config(*FAST_MASKS), str(manifest_writer(tmp_path, rows)), str(tmp_path / "out"))
+    finally:
+        watchdog.cancel()
+    assert time.monotonic() - start < 60, "a read blocked until the watchdog opened the FIFO"
+    errors = {r["image_id"]: r for r in read_rows(tmp_path / "out", "errors")}
+    expected = {"pipe.jpg": "not a regular file (it is a FIFO", "zero": "not a regular file (it is a character device",
+                "long.png": "over images.max_aspect", "text.jpg": "is text, not a raster image"}
+    for image_id, words in expected.items():
+        assert errors[image_id]["stage"] == "LoadImages" and words in errors[image_id]["message"], image_id
+    assert "secret" not in errors["text.jpg"]["message"]
+    assert [r["image_id"] for r in read_rows(tmp_path / "out", "labels")] == ["good.png"]

@@ -37,3 +37,53 @@ def test_boxes_and_errors() -> None:
         mask_box(np.zeros((4, 4), bool))
     with pytest.raises(ValueError, match="unknown crop mode 'nope'"):
         crop_region(noise_image(), box_mask((0, 0, 4, 4)), "nope")
+
+
+def _padded_then_resized(patch: np.ndarray, size: int) -> np.ndarray:
+    """The crop as it always was made: the patch padded to a full-resolution square, then resized."""
+    from PIL import Image
+
+    h, w = patch.shape[:2]
+    side = max(h, w)
+    canvas = np.empty((side, side, 3), np.uint8)
+    canvas[:] = MEAN_COLOUR
+    y, x = (side - h) // 2, (side - w) // 2
+    canvas[y:y + h, x:x + w] = patch
+    return np.asarray(Image.fromarray(canvas).resize((size, size), Image.BICUBIC))
+
+
+@pytest.mark.parametrize("mode", sorted(CROP_MODES))
+def test_crops_of_ordinary_boxes_are_unchanged(mode: str) -> None:
+    rng = np.random.default_rng(7)
+    image = (rng.random((320, 400, 3)) * 255).astype(np.uint8)
+    for _ in range(40):
+        x0, y0 = int(rng.integers(0, 300)), int(rng.integers(0, 220))
+        box = (x0, y0, x0 + int(rng.integers(2, 100)), y0 + int(rng.integers(2, 100)))
+        mask = box_mask(box, (320, 400))
+        for size in (24, 224):
+            expected = _padded_then_resized(CROP_MODES[mode](image, mask), size)
+            assert np.array_equal(crop_region(image, mask, mode, size), expected), (box, size)
+    assert np.array_equal(crop_image(image, 224), _padded_then_resized(image, 224))  # the demo's 256 px scenes too
+
+
+@pytest.mark.parametrize("shape", [(8000, 9, 3), (9, 8000, 3), (3000, 3000, 3)])
+def test_huge_or_extreme_patches_allocate_about_the_crop_size(shape: tuple[int, int, int]) -> None:
+    import tracemalloc
+
+    patch = np.full(shape, 200, np.uint8)
+    tracemalloc.start()
+    crop = crop_image(patch, 224)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert crop.shape == (224, 224, 3) and peak < 4_000_000, peak  # old: an 8000 x 8000 canvas, 192 MB
+    assert (crop[111, 111] == 200).all()
+    if shape[0] != shape[1]:  # the padding keeps CLIP's mean colour, the patch its own
+        corner = crop[0, 112] if shape[0] < shape[1] else crop[112, 0]
+        assert (corner == MEAN_COLOUR).all()
+
+
+def test_a_wide_patch_resized_first_is_close_to_the_padded_crop() -> None:
+    rng = np.random.default_rng(3)
+    patch = (rng.random((300, 1500, 3)) * 255).astype(np.uint8)
+    new, old = crop_image(patch, 224).astype(int), _padded_then_resized(patch, 224).astype(int)
+    assert np.abs(new - old).mean() < 3
