@@ -7,19 +7,23 @@ accelerator resource hint of their workers (Dataflow: ``type:nvidia-l4;count:1;i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Optional, Sequence
+from typing import Annotated, ClassVar, Literal, Optional, Sequence
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from ovlabel.engine.config import Config, load_config
-from ovlabel.engine.sections import Section
+from ovlabel.engine.sections import NonEmptyStr, Section
+
+# the codecs Beam's WriteToParquet hands pyarrow's ParquetWriter ('none': uncompressed); any case
+Codec = Annotated[Literal["none", "snappy", "gzip", "brotli", "lz4", "zstd"],
+                  BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)]
 
 
 class StageOptions(Section):
     """One model stage's workers."""
 
     images_per_batch: int = Field(4, ge=1, description="images per RunInference batch")
-    accelerator: Optional[str] = Field(None, description="Beam resource hint for this stage's workers")
+    accelerator: Optional[NonEmptyStr] = Field(None, description="Beam resource hint for this stage's workers")
 
 
 class BeamOptions(Section):
@@ -29,7 +33,7 @@ class BeamOptions(Section):
 
 class OutputOptions(Section):
     num_shards: int = Field(4, ge=1)
-    compression: str = "zstd"
+    compression: Codec = "zstd"
     rows_per_row_group: int = Field(16, ge=1)
 
 
