@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 from urllib.parse import urlparse
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.shipped import shipped_path
@@ -32,9 +32,11 @@ def _valid_location(location: Optional[str]) -> Optional[str]:
     return location
 
 
-def _valid_sha256(value: Optional[str]) -> Optional[str]:
+def _valid_sha256(value: object) -> Optional[str]:
     if value is None:
         return None
+    if not isinstance(value, str):  # all digits: YAML read a number, and dropped any leading zeros
+        raise ValueError(f"a sha256 is 64 hexadecimal digits in quotes, got the {type(value).__name__} {value!r}")
     digest = value.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise ValueError(f"{value!r} is not a sha256: 64 hexadecimal digits, as `sha256sum FILE` prints them")
@@ -44,7 +46,7 @@ def _valid_sha256(value: Optional[str]) -> Optional[str]:
 # the type of a config's checkpoint key: a path or URL, or random weights ('random:SEED' checked when read)
 CheckpointLocation = Annotated[Optional[str], AfterValidator(_valid_location)]
 # the type of a config's checkpoint_sha256 key: 64 hex digits, kept lower-case
-Sha256 = Annotated[Optional[str], AfterValidator(_valid_sha256)]
+Sha256 = Annotated[Optional[str], BeforeValidator(_valid_sha256)]
 
 
 def is_random_weights(location: Optional[str]) -> bool:

@@ -89,6 +89,7 @@ REFUSED = [
     ("clip.templates=['a {label}']", "clip.templates.0"),
     ("clip.checkpoint_sha256=abc", "clip.checkpoint_sha256"),
     (f"clip.checkpoint_sha256={'z' * 64}", "clip.checkpoint_sha256"),
+    (f"clip.checkpoint_sha256={'0' * 64}", "clip.checkpoint_sha256"),  # YAML reads 0: the digits must be quoted
     ("clip.model=''", "clip.model"),
     ("clip.pretrained=''", "clip.pretrained"),
     ("clip.model_config_file=''", "clip.model_config_file"),
@@ -130,6 +131,7 @@ def test_a_value_out_of_its_range_is_refused_naming_the_key(override: str, key: 
 
 def test_the_ends_of_each_range_are_allowed_and_hashes_and_schemes_normalised() -> None:
     sha = "AB" * 32
+    assert load_config(None, [f"clip.checkpoint_sha256='{'0' * 64}'"]).clip.checkpoint_sha256 == "0" * 64
     cfg = load_config(None, ["matching.similarity_threshold=-1", "matching.probability_threshold=1",
                              "matching.scene_threshold=0", "matching.min_mask_area_fraction=0",
                              f"clip.checkpoint_sha256={sha}", f"masks.sam.checkpoint_sha256={sha}",

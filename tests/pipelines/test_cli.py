@@ -1,6 +1,7 @@
 """The CLI's contract for expected failures: exit 2, one readable line, no traceback."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,29 @@ def test_missing_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_extra_arguments_split_into_overrides_and_beam_options() -> None:
     assert split_extra(["beam.masks.images_per_batch=2", "--runner=PortableRunner", "--job_endpoint=localhost:1"]) == (
         ["beam.masks.images_per_batch=2"], ["--runner=PortableRunner", "--job_endpoint=localhost:1"])
+
+
+def _manifest(tmp_path: Path) -> Path:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"image": "a.png", "caption": "a dog"}\n')
+    return manifest
+
+
+def test_a_wrong_checkpoint_hash_exits_2_before_the_output_is_made(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "clip.safetensors"
+    weights.write_bytes(b"not the weights")
+    code, err = _run(capsys, "run", "--config", str(config_path("tiny.yaml")), "--input", str(_manifest(tmp_path)),
+                     "--output", str(tmp_path / "out"), f"clip.checkpoint={weights}",
+                     f"clip.checkpoint_sha256={'f' * 64}")
+    assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert str(weights) in err and "f" * 64 in err and hashlib.sha256(b"not the weights").hexdigest() in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_clip_model_exits_2_before_the_output_is_made(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "run", "--config", str(config_path("tiny.yaml")), "--input", str(_manifest(tmp_path)),
+                     "--output", str(tmp_path / "out"), "clip.model=ViT-Nope-16")
+    assert code == 2 and "unknown open_clip model 'ViT-Nope-16'" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "out").exists()
