@@ -2,24 +2,27 @@
 
 Precedence: ``key=value`` overrides (CLI) > the YAML file > the defaults below. Every section
 forbids unknown keys, so a typo is an error that names the key; a key that was renamed is an
-error that names its new name (:attr:`Config.renamed_keys`). YAML is read with
-``yaml.safe_load``; override values are parsed as YAML scalars/lists (``masks.device=cpu``,
+error that names its new name (:attr:`Config.renamed_keys`). Every value has its range (a
+cosine in [-1, 1], a probability or fraction in [0, 1], a count >= 1, a sha256 of 64 hex digits,
+a prompt template with one '{}'...), checked when the config is read. YAML is read with
+``yaml.safe_load``, a file whose aliases blow it up refused (:func:`read_yaml`); override values are parsed as YAML scalars/lists (``masks.device=cpu``,
 ``clip.templates=['a {}.']``). How a run is deployed (batch sizes per worker call, accelerator
 hints, shards) is the pipeline's: ``ovlabel.pipelines.options`` extends :class:`Config`.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Optional, Sequence, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Optional, Sequence, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 
 from ovlabel.engine import images
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.config import MasksConfig
-from ovlabel.engine.sections import Section, describe_error
-from ovlabel.engine.weights import CheckpointLocation
+from ovlabel.engine.sections import Cosine, Device, Fraction, NonEmptyStr, Section, describe_error
+from ovlabel.engine.weights import CheckpointLocation, Sha256
 
 OVSEG_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.", "This is a photo of a {}", "There is a {} in the scene",
@@ -30,9 +33,33 @@ OVSEG_TEMPLATES: tuple[str, ...] = (
     "There is a large {} in the scene.",
 )
 
+_LABEL = "\x00label\x00"  # what a template's '{}' is filled with when it is checked
+
+
+def _template(text: str) -> str:
+    try:
+        filled = text.format(_LABEL)
+    except (IndexError, KeyError, ValueError):
+        filled = ""
+    if filled.count(_LABEL) != 1:
+        raise ValueError(f"prompt template {text!r} must hold '{{}}' once, where the label goes (e.g. 'a photo of a {{}}.')")
+    return text
+
+
+def _scheme(text: str) -> str:
+    scheme = text.strip().lower()
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        raise ValueError(f"{text!r} is not a URI scheme (e.g. file, gs, s3)")
+    return scheme
+
+
+Template = Annotated[str, AfterValidator(_template)]  # a CLIP prompt: '{}' once, filled with the label
+Scheme = Annotated[str, AfterValidator(_scheme)]  # a URI scheme, kept lower-case
+
+
 class InputConfig(Section):
-    manifest: Optional[str] = None
-    allowed_schemes: tuple[str, ...] = ("file", "gs", "s3")
+    manifest: Optional[NonEmptyStr] = None
+    allowed_schemes: tuple[Scheme, ...] = Field(("file", "gs", "s3"), min_length=1)
     allow_http: bool = False
     root: Optional[str] = Field(
         None, description="when set, every image must lie inside this folder (local paths compared after "
@@ -40,7 +67,7 @@ class InputConfig(Section):
 
 
 class CaptionsConfig(Section):
-    spacy_model: str = "en_core_web_sm"
+    spacy_model: NonEmptyStr = "en_core_web_sm"
     captions_per_batch: int = Field(64, ge=1, description="captions per spaCy pipe batch")
     max_chars: int = Field(2000, ge=1)
 
@@ -57,25 +84,25 @@ class ImagesConfig(Section):
 
 
 class ClipConfig(Section):
-    model: str = "ViT-B-16"
-    pretrained: Optional[str] = "openai"
+    model: NonEmptyStr = "ViT-B-16"
+    pretrained: Optional[NonEmptyStr] = "openai"
     checkpoint: CheckpointLocation = Field(
         None, description="a path or URL (wins over pretrained); 'random' or 'random:SEED': seeded random weights")
-    checkpoint_sha256: Optional[str] = None
-    model_config_file: Optional[str] = None  # a custom open_clip architecture (JSON)
+    checkpoint_sha256: Sha256 = None
+    model_config_file: Optional[NonEmptyStr] = None  # a custom open_clip architecture (JSON)
     flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
-    templates: tuple[str, ...] = OVSEG_TEMPLATES
+    templates: tuple[Template, ...] = Field(OVSEG_TEMPLATES, min_length=1)
     crops_per_batch: int = Field(64, ge=1, description="crops per image-encoder call (fixed, the last one padded)")
-    device: str = "auto"
+    device: Device = "auto"
 
 
 class MatchingConfig(Section):
     crop_mode: Literal["masked", "box", "blend"] = Field(
         "masked", description="how a mask becomes a CLIP crop (ovlabel.engine.matching.crops.CROP_MODES)")
-    similarity_threshold: float = 0.2
-    probability_threshold: float = 0.3
-    background_labels: tuple[str, ...] = ("background", "other", "thing", "stuff")
-    min_mask_area_fraction: float = 0.001
+    similarity_threshold: Cosine = 0.2
+    probability_threshold: Fraction = 0.3
+    background_labels: tuple[NonEmptyStr, ...] = ("background", "other", "thing", "stuff")
+    min_mask_area_fraction: Fraction = 0.001
     min_part_area_fraction: Optional[float] = Field(
         None, ge=0, le=1, description="part candidates may be this small (fraction of the image); None: as objects")
     part_containment: float = Field(0.8, ge=0, le=1)
@@ -85,18 +112,18 @@ class MatchingConfig(Section):
         "each side; the object then grows to take the parts outside it, and its former mask may itself be a "
         "part (a tree matched by its crown). None: parts lie inside the object's mask")
     part_touch_px: int = Field(3, ge=0, description="with part_reach: how near (pixels) a part must come to its object")
-    object_vocabulary: tuple[str, ...] = Field(
+    object_vocabulary: tuple[NonEmptyStr, ...] = Field(
         (), description="object labels to look for beyond the captions' nouns (source 'vocabulary'): on the "
         "masks the caption nouns left free, a softmax over these, the image's object nouns and background, "
         "kept at vocabulary_threshold; a word as close to a caption noun as merge_similarity is left to it")
     vocabulary_threshold: float = Field(0.9, ge=0, le=1)
     lexicon_parts: bool = False
-    lexicon_part_threshold: float = 0.6
-    part_lexicon: Optional[str] = Field(
+    lexicon_part_threshold: Fraction = 0.6
+    part_lexicon: Optional[NonEmptyStr] = Field(
         None, description="the lexicon lexicon_parts proposes parts from: a YAML file in the format of "
         "configs/vocab/parts.yaml (a relative path not found from the working directory is looked up in the "
         "configs folder); None: configs/vocab/parts.yaml. The caption parser always uses parts.yaml")
-    scene_threshold: float = 0.3
+    scene_threshold: Fraction = 0.3
     instance_nms_iou: float = Field(0.5, gt=0, le=1, description="masks of one plural noun overlap at most this much")
     level_overlap: Optional[float] = Field(
         None, gt=0, le=1, description="two masks labelled at one level (objects; parts) share at most this "
@@ -114,9 +141,9 @@ class MatchingConfig(Section):
 
 class DemoConfig(Section):
     num_images: int = Field(200, ge=1)
-    seed: int = 10_000
+    seed: int = Field(10_000, ge=0)
     image_size: int = Field(256, ge=32)
-    cache_dir: Optional[str] = None
+    cache_dir: Optional[NonEmptyStr] = None
 
 
 class Config(Section):
@@ -192,12 +219,59 @@ def _refuse_renamed(tree: dict[str, Any], renamed: dict[str, str], origin: str) 
             raise _gone(old, origin, new)
 
 
+MAX_ALIAS_EXPANSION = 10  # YAML aliases may make a config file at most this many times larger...
+MAX_EXPANDED_CHARS = 100_000  # ...once it is expanded to more than this many characters
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """Characters of ``node`` with every alias written out (scalars' text, plus one per node); ValueError for
+    a node that contains itself. ``sizes`` memoises shared (anchored) nodes, so the walk is linear in the file."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise ValueError("a recursive YAML alias (a node that contains itself)")
+    open_nodes.add(key)
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    size = 1 + (len(node.value) if isinstance(node, yaml.ScalarNode) else 0)
+    size += sum(_expanded_size(child, sizes, open_nodes) for child in children)
+    open_nodes.discard(key)
+    sizes[key] = size
+    return size
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load``, refusing aliases that expand the document more than :data:`MAX_ALIAS_EXPANSION` times
+    to over :data:`MAX_EXPANDED_CHARS` characters (a few anchors reused pass; a 'billion laughs' does not), and
+    recursive aliases."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            size = _expanded_size(node, {}, set())
+        except ValueError as exc:
+            raise ConfigError(f"config file {where!r} holds {exc}; write the value out instead") from None
+        if size > MAX_EXPANDED_CHARS and size > MAX_ALIAS_EXPANSION * max(len(text), 1):
+            raise ConfigError(f"config file {where!r}: its YAML aliases expand it to {size} characters, over "
+                              f"{MAX_ALIAS_EXPANSION}x its {len(text)}; use fewer aliases (*name)")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in the YAML file at ``path`` (safe types only; aliases bounded, see :func:`_load_yaml`)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} not found; pass --config with an existing YAML file (see configs/)")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = _load_yaml(p.read_text(), str(p)) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -22,6 +22,7 @@ from typing import Any, Optional, Sequence
 
 import fsspec
 
+from ovlabel.engine.errors import OutputError
 from ovlabel.engine.records import InputRecord, Segment
 from ovlabel.schemas import SCHEMAS
 
@@ -65,13 +66,20 @@ def open_location(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
 
 def read_rows(fs: fsspec.AbstractFileSystem, files: Sequence[str],
               columns: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
-    """The rows of shard ``files`` as dicts (only ``columns`` when given), in file order."""
+    """The rows of shard ``files`` as dicts (only ``columns`` when given), in file order; a shard that cannot
+    be read (truncated, not Parquet) is an :class:`OutputError` naming it."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows: list[dict[str, Any]] = []
     for path in files:
-        with fs.open(path, "rb") as fh:
-            rows.extend(pq.read_table(fh, columns=None if columns is None else list(columns)).to_pylist())
+        try:
+            with fs.open(path, "rb") as fh:
+                rows.extend(pq.read_table(fh, columns=None if columns is None else list(columns)).to_pylist())
+        except (pa.ArrowException, OSError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise OutputError(f"shard {path!r} cannot be read ({reason}); it is truncated or not Parquet: delete "
+                              f"it and rerun with --resume (the run that wrote it redoes its rows)") from None
     return rows
 
 

@@ -49,7 +49,8 @@ def manifest_format(path: str) -> str:
 
 def _open_text(path: str) -> io.TextIOBase:
     try:
-        return fsspec.open(path, "rt", encoding="utf-8", errors="replace").open()
+        # utf-8-sig: a byte order mark (Excel's and Notepad's 'UTF-8') is not part of the first field
+        return fsspec.open(path, "rt", encoding="utf-8-sig", errors="replace").open()
     except FileNotFoundError:
         raise ManifestError(f"manifest {path!r} not found; check the --input path") from None
     except (OSError, ValueError) as exc:

@@ -1,10 +1,11 @@
 """Cheap checks made before a run starts, so a missing model fails in one line, not on a worker.
 
-Nothing here loads a model: it only checks that what the config names can be found.
+Nothing here loads a model: it only checks that what the config names can be found (and that a
+local checkpoint's sha256 is the configured one).
 """
 from __future__ import annotations
 
-from ovlabel.engine.config import Config
+from ovlabel.engine.config import ClipConfig, Config
 from ovlabel.engine.weights import check_local_checkpoint
 
 
@@ -14,12 +15,22 @@ def check_spacy_model(name: str) -> None:
     find_spacy_model(name)
 
 
+def check_clip(cfg: ClipConfig) -> None:
+    """The CLIP model is one open_clip knows (no weights loaded) and a local checkpoint is there, with its sha256."""
+    from ovlabel.engine.matching.embedder import check_clip_model
+
+    check_clip_model(cfg)
+    check_local_checkpoint(cfg.checkpoint, "clip.checkpoint", cfg.checkpoint_sha256)
+
+
 def preflight(cfg: Config) -> None:
-    """Raise :class:`ConfigError` / :class:`ModelWeightsError` for anything a run would trip on."""
+    """Raise :class:`ConfigError` / :class:`ModelWeightsError` for anything a run would trip on: the spaCy
+    model, the part lexicon, the mask generator's own check (its registry entry's), the CLIP architecture and
+    weights; a local checkpoint with a configured sha256 is hashed here, before the output folder is touched."""
     check_spacy_model(cfg.captions.spacy_model)
-    cfg.masks.spec.check(cfg.masks.settings)
-    check_local_checkpoint(cfg.clip.checkpoint, "clip.checkpoint")
     if cfg.matching.lexicon_parts and cfg.matching.part_lexicon is not None:
         from ovlabel.engine.vocab import load_part_lexicon
 
         load_part_lexicon(cfg.matching.part_lexicon)
+    cfg.masks.spec.check(cfg.masks.settings)
+    check_clip(cfg.clip)

@@ -6,12 +6,33 @@ the key. The root models (:class:`ovlabel.engine.config.Config`, and the pipelin
 """
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 NESTED_ERROR = "nested_section"  # a section validated by hand (see nested_error) failed inside
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _device(value: str) -> str:
+    if not DEVICE_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a device: use auto, cpu, cuda, cuda:N or mps")
+    return value
+
+
+# the value types config sections share; each refuses what a run could not use, when the config is read
+NonEmptyStr = Annotated[str, AfterValidator(_not_blank)]
+Cosine = Annotated[float, Field(ge=-1, le=1)]  # a cosine similarity
+Fraction = Annotated[float, Field(ge=0, le=1)]  # a probability, or a fraction of an image or a box
+Device = Annotated[str, AfterValidator(_device)]  # a torch device, or 'auto': CUDA when there is one
 
 
 class Section(BaseModel):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
 from urllib.parse import urlparse
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.shipped import shipped_path
@@ -31,8 +32,21 @@ def _valid_location(location: Optional[str]) -> Optional[str]:
     return location
 
 
+def _valid_sha256(value: object) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):  # all digits: YAML read a number, and dropped any leading zeros
+        raise ValueError(f"a sha256 is 64 hexadecimal digits in quotes, got the {type(value).__name__} {value!r}")
+    digest = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError(f"{value!r} is not a sha256: 64 hexadecimal digits, as `sha256sum FILE` prints them")
+    return digest
+
+
 # the type of a config's checkpoint key: a path or URL, or random weights ('random:SEED' checked when read)
 CheckpointLocation = Annotated[Optional[str], AfterValidator(_valid_location)]
+# the type of a config's checkpoint_sha256 key: 64 hex digits, kept lower-case
+Sha256 = Annotated[Optional[str], BeforeValidator(_valid_sha256)]
 
 
 def is_random_weights(location: Optional[str]) -> bool:
@@ -87,11 +101,20 @@ def _local_file(location: str, key: str) -> Path:
     return path
 
 
-def check_local_checkpoint(location: Optional[str], key: str) -> None:
-    """Raise :class:`ModelWeightsError` when ``location`` is a local file that does not exist (the
-    preflight of a checkpoint: URLs and None pass). ``key`` is the config key that names it."""
+def check_local_checkpoint(location: Optional[str], key: str, expected_sha256: Optional[str] = None) -> None:
+    """Raise :class:`ModelWeightsError` when ``location`` is a local file that does not exist or whose
+    sha256 is not ``expected_sha256`` (the preflight of a checkpoint: URLs and None pass). ``key`` is
+    the config key that names it."""
     if location is not None and not is_remote(location) and not is_random_weights(location):
-        _local_file(location, key)
+        _verify(_local_file(location, key), key, expected_sha256)
+
+
+def _verify(path: Path, key: str, expected_sha256: Optional[str]) -> None:
+    if expected_sha256:
+        actual = sha256_file(path)
+        if actual != expected_sha256.lower():
+            raise ModelWeightsError(f"checkpoint {str(path)!r} has sha256 {actual}, expected {expected_sha256} "
+                                    f"({key}_sha256); replace the file or fix the hash")
 
 
 def checkpoint_sha256(location: Optional[str], configured: Optional[str]) -> Optional[str]:
@@ -116,11 +139,7 @@ def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] =
             _download(location, path, key)
     else:
         path = _local_file(location, key)
-    if expected_sha256:
-        actual = sha256_file(path)
-        if actual != expected_sha256.lower():
-            raise ModelWeightsError(f"checkpoint {str(path)!r} has sha256 {actual}, expected {expected_sha256} "
-                                    f"({key}_sha256); replace the file or fix the hash")
+    _verify(path, key, expected_sha256)
     return path
 
 

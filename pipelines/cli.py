@@ -4,15 +4,19 @@
 
 Arguments of the form ``key=value`` override config keys; anything starting with ``--`` that
 ovlabel does not know passes through to Beam (``--runner=PortableRunner``, ``--job_endpoint=...``).
-Expected failures (bad config, missing manifest, non-empty output) exit 2 with one line.
+Expected failures (bad config, missing manifest, non-empty output) exit 2 with one line; Ctrl-C
+(SIGINT) exits 130 with one line.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import signal
 import sys
-from typing import Optional, Sequence
+import threading
+from types import FrameType
+from typing import Any, Optional, Sequence
 
 from ovlabel.engine.errors import OvlabelError
 from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO
@@ -93,22 +97,65 @@ def _cmd_eval(args: argparse.Namespace, extra: Sequence[str]) -> int:
 COMMANDS = {"run": _cmd_run, "eval": _cmd_eval}
 
 
+class _Interrupts:
+    """While a command runs, SIGINT is noted and raised as KeyboardInterrupt. Beam hands back an interrupt that
+    hit a bundle as another exception (the bundle failed: RuntimeError), so :func:`main` goes by ``seen``.
+
+    Installed only over Python's own handler, in the main thread: an inherited SIG_IGN stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "_Interrupts":
+        ours = threading.current_thread() is threading.main_thread()
+        if ours and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.seen = True
+        logging.disable(logging.CRITICAL)  # Beam's reports of the bundle it was running: noise now
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        if self.seen:
+            logging.disable(logging.NOTSET)
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    hint = f"; rerun with --resume to finish {args.output}" if args.command == "run" else ""
+    sys.stderr.write(f"ovlabel: interrupted{hint}\n")
+    return 130
+
+
+def _failed(args: argparse.Namespace, exc: BaseException) -> int:
+    if isinstance(exc, OvlabelError):
+        sys.stderr.write(f"ovlabel: error: {exc}\n")
+        return 2
+    if args.verbose or not isinstance(exc, Exception):
+        raise exc
+    # a crashed pipeline: one line unless --verbose
+    sys.stderr.write(f"ovlabel: error: the pipeline failed: {_first_line(exc)} (rerun with -v for the traceback)\n")
+    return 1
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = _parser().parse_known_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apache_beam", "root", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
-    try:
-        return COMMANDS[args.command](args, extra)
-    except OvlabelError as exc:
-        sys.stderr.write(f"ovlabel: error: {exc}\n")
-        return 2
-    except Exception as exc:  # noqa: BLE001 - a crashed pipeline: one line unless --verbose
-        if args.verbose:
-            raise
-        sys.stderr.write(f"ovlabel: error: the pipeline failed: {_first_line(exc)} (rerun with -v for the traceback)\n")
-        return 1
+    with _Interrupts() as interrupts:
+        try:
+            return COMMANDS[args.command](args, extra)
+        except BaseException as exc:  # noqa: BLE001 - sorted by _failed; an interrupt is one line, exit 130
+            if isinstance(exc, KeyboardInterrupt) or interrupts.seen:
+                return _interrupted(args)
+            return _failed(args, exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -7,20 +7,24 @@ accelerator resource hint of their workers (Dataflow: ``type:nvidia-l4;count:1;i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Optional, Sequence
+from typing import Annotated, ClassVar, Literal, Optional, Sequence
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from ovlabel.engine.config import Config, load_config
-from ovlabel.engine.sections import Section
+from ovlabel.engine.sections import NonEmptyStr, Section
 from ovlabel.engine.shards import ShardPolicy
+
+# the codecs pyarrow's ParquetWriter takes ('none': uncompressed); any case
+Codec = Annotated[Literal["none", "snappy", "gzip", "brotli", "lz4", "zstd"],
+                  BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)]
 
 
 class StageOptions(Section):
     """One model stage's workers."""
 
     images_per_batch: int = Field(4, ge=1, description="images per RunInference batch")
-    accelerator: Optional[str] = Field(None, description="Beam resource hint for this stage's workers")
+    accelerator: Optional[NonEmptyStr] = Field(None, description="Beam resource hint for this stage's workers")
 
 
 class BeamOptions(Section):
@@ -34,7 +38,7 @@ class OutputOptions(Section):
 
     rows_per_shard: int = Field(1000, ge=1, description="rows per published shard (at most)")
     seconds_per_shard: float = Field(300.0, gt=0, description="a writer publishes what it holds at least this often")
-    compression: str = "zstd"
+    compression: Codec = "zstd"
     rows_per_row_group: int = Field(16, ge=1)
     lock_stale_after_s: float = Field(600.0, gt=0, description="a lock nobody has touched this long is taken over")
 

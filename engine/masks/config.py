@@ -12,7 +12,7 @@ from pydantic import ConfigDict, ValidationError, field_validator, model_validat
 
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.registry import MASK_GENERATORS, GeneratorSpec, generator_spec, unknown_generator
-from ovlabel.engine.sections import Section, nested, nested_error
+from ovlabel.engine.sections import Device, Section, nested, nested_error
 
 
 def _section(spec: GeneratorSpec, value: Any) -> Section:
@@ -30,7 +30,7 @@ class MasksConfig(Section):
     model_config = ConfigDict(extra="allow", frozen=True)  # extras: the generators' sections, validated below
 
     generator: str = "sam"
-    device: str = "auto"
+    device: Device = "auto"
 
     @field_validator("generator")
     @classmethod

@@ -89,11 +89,11 @@ def _build_sam(settings: SamConfig, device: str) -> MaskGenerator:
 
 
 def _check_sam(settings: SamConfig) -> None:
-    if settings.checkpoint is None:  # the sam package loads torch: import it only to raise its message
-        from ovlabel.engine.masks.sam import check_sam_weights
+    from ovlabel.engine.masks.sam import check_sam_weights, sam_architecture  # loads torch: only when checked
 
-        check_sam_weights(settings)
-    check_local_checkpoint(settings.checkpoint, "masks.sam.checkpoint")
+    sam_architecture(settings.model_type)
+    check_sam_weights(settings)
+    check_local_checkpoint(settings.checkpoint, "masks.sam.checkpoint", settings.checkpoint_sha256)
 
 
 def _sam_source(settings: SamConfig) -> str:

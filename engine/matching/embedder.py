@@ -76,6 +76,28 @@ def _strip_prefix(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def check_clip_model(cfg: ClipConfig) -> None:
+    """Raise :class:`ConfigError` / :class:`ModelWeightsError` for what :func:`build_clip_model` would refuse,
+    loading no weights: an architecture open_clip does not know (registering ``clip.model``'s JSON, see
+    :func:`_model_config_file`), no weights configured, a pretrained tag open_clip has none of for the model."""
+    import open_clip
+
+    config_file = _model_config_file(cfg)
+    if config_file is not None:
+        open_clip.add_model_config(config_file)
+    if cfg.model not in open_clip.list_models():
+        raise ConfigError(f"unknown open_clip model {cfg.model!r}; see open_clip.list_models() or set clip.model_config_file")
+    if cfg.checkpoint is not None:
+        return
+    if cfg.pretrained is None:
+        raise ModelWeightsError(f"no CLIP weights configured for {cfg.model!r}; set clip.pretrained=TAG or "
+                                f"clip.checkpoint=/path/to/open_clip_model.safetensors")
+    tags = open_clip.list_pretrained_tags_by_model(cfg.model)
+    if cfg.pretrained not in tags and not Path(cfg.pretrained).is_file():  # open_clip also takes a file here
+        raise ConfigError(f"clip.pretrained {cfg.pretrained!r}: open_clip has no such weights for {cfg.model!r}; "
+                          f"choose one of {tags} or set clip.checkpoint=/path/to/open_clip_model.safetensors")
+
+
 def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Optional[str]]:
     """(open_clip model in eval mode, tokenizer, checkpoint sha256 or None).
 
@@ -86,11 +108,7 @@ def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Op
     import open_clip
     import torch
 
-    config_file = _model_config_file(cfg)
-    if config_file is not None:
-        open_clip.add_model_config(config_file)
-    if cfg.model not in open_clip.list_models():
-        raise ConfigError(f"unknown open_clip model {cfg.model!r}; see open_clip.list_models() or set clip.model_config_file")
+    check_clip_model(cfg)
     seed = random_weights_seed(cfg.checkpoint)
     torch.manual_seed(seed or 0)
     sha: Optional[str] = None
@@ -104,10 +122,7 @@ def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Op
         except RuntimeError as exc:
             raise ModelWeightsError(f"checkpoint {str(path)!r} does not fit open_clip model {cfg.model!r} "
                                     f"({str(exc).splitlines()[0][:160]}); check clip.model") from None
-    elif cfg.pretrained is None:
-        raise ModelWeightsError(f"no CLIP weights configured for {cfg.model!r}; set clip.pretrained=TAG or "
-                                f"clip.checkpoint=/path/to/open_clip_model.safetensors")
-    else:
+    else:  # check_clip_model made sure there is a pretrained tag
         model = _create_pretrained(cfg)
     return model.to(device).eval(), open_clip.get_tokenizer(cfg.model), sha
 

@@ -68,3 +68,110 @@ def test_shipped_configs_validate(name: str) -> None:
 def test_part_area_fraction_falls_back_to_the_object_floor() -> None:
     assert MatchingConfig(min_mask_area_fraction=0.01).part_area_fraction == 0.01
     assert MatchingConfig(min_mask_area_fraction=0.01, min_part_area_fraction=0.002).part_area_fraction == 0.002
+
+
+# every value has its range, checked when the config is read: one line naming the key
+REFUSED = [
+    ("matching.similarity_threshold=5", "matching.similarity_threshold"),  # a cosine: [-1, 1]
+    ("matching.similarity_threshold=-1.5", "matching.similarity_threshold"),
+    ("matching.probability_threshold=1.5", "matching.probability_threshold"),  # probabilities: [0, 1]
+    ("matching.probability_threshold=-0.1", "matching.probability_threshold"),
+    ("matching.scene_threshold=2", "matching.scene_threshold"),
+    ("matching.lexicon_part_threshold=-1", "matching.lexicon_part_threshold"),
+    ("matching.min_mask_area_fraction=1.5", "matching.min_mask_area_fraction"),
+    ("matching.min_mask_area_fraction=-0.1", "matching.min_mask_area_fraction"),
+    ("matching.background_labels=['']", "matching.background_labels.0"),
+    ("matching.object_vocabulary=[car, ' ']", "matching.object_vocabulary.1"),
+    ("matching.part_lexicon=''", "matching.part_lexicon"),
+    ("clip.templates=[]", "clip.templates"),
+    ("clip.templates=['a photo']", "clip.templates.0"),  # no '{}' for the label
+    ("clip.templates=['a {} and a {}']", "clip.templates.0"),  # one label only
+    ("clip.templates=['a {label}']", "clip.templates.0"),
+    ("clip.checkpoint_sha256=abc", "clip.checkpoint_sha256"),
+    (f"clip.checkpoint_sha256={'z' * 64}", "clip.checkpoint_sha256"),
+    (f"clip.checkpoint_sha256={'0' * 64}", "clip.checkpoint_sha256"),  # YAML reads 0: the digits must be quoted
+    ("clip.model=''", "clip.model"),
+    ("clip.pretrained=''", "clip.pretrained"),
+    ("clip.model_config_file=''", "clip.model_config_file"),
+    ("clip.device=gpu", "clip.device"),
+    ("masks.device=gpu", "masks.device"),
+    ("input.allowed_schemes=[]", "input.allowed_schemes"),
+    ("input.allowed_schemes=['s 3']", "input.allowed_schemes.0"),
+    ("input.manifest=''", "input.manifest"),
+    ("captions.spacy_model=''", "captions.spacy_model"),
+    ("demo.seed=-1", "demo.seed"),
+    ("demo.cache_dir=''", "demo.cache_dir"),
+    ("masks.sam.pred_iou_thresh=1.5", "masks.sam.pred_iou_thresh"),
+    ("masks.sam.stability_score_thresh=-0.1", "masks.sam.stability_score_thresh"),
+    ("masks.sam.stability_score_offset=-1", "masks.sam.stability_score_offset"),
+    ("masks.sam.box_nms_thresh=0", "masks.sam.box_nms_thresh"),
+    ("masks.sam.crop_nms_thresh=1.5", "masks.sam.crop_nms_thresh"),
+    ("masks.sam.crop_overlap_ratio=1", "masks.sam.crop_overlap_ratio"),
+    ("masks.sam.crop_n_points_downscale_factor=0", "masks.sam.crop_n_points_downscale_factor"),
+    ("masks.sam.min_mask_region_area=-1", "masks.sam.min_mask_region_area"),
+    ("masks.sam.model_type=''", "masks.sam.model_type"),
+    ("masks.sam.checkpoint_sha256=xyz", "masks.sam.checkpoint_sha256"),
+    ("masks.superpixel.scale=0", "masks.superpixel.scale"),
+    ("masks.superpixel.sigma=-1", "masks.superpixel.sigma"),
+    ("masks.superpixel.min_size=-1", "masks.superpixel.min_size"),
+    ("masks.superpixel.min_area_fraction=2", "masks.superpixel.min_area_fraction"),
+    ("masks.superpixel.scale_factors=[1.0, 0]", "masks.superpixel.scale_factors.1"),
+    ("masks.superpixel.seed=-1", "masks.superpixel.seed"),
+    ("masks.precomputed.path=''", "masks.precomputed.path"),
+]
+
+
+@pytest.mark.parametrize("override,key", REFUSED, ids=[o for o, _ in REFUSED])
+def test_a_value_out_of_its_range_is_refused_naming_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    message = str(err.value)
+    assert message.startswith(f"bad config value for {key!r} in defaults + overrides: ") and "\n" not in message
+
+
+def test_the_ends_of_each_range_are_allowed_and_hashes_and_schemes_normalised() -> None:
+    sha = "AB" * 32
+    assert load_config(None, [f"clip.checkpoint_sha256='{'0' * 64}'"]).clip.checkpoint_sha256 == "0" * 64
+    cfg = load_config(None, ["matching.similarity_threshold=-1", "matching.probability_threshold=1",
+                             "matching.scene_threshold=0", "matching.min_mask_area_fraction=0",
+                             f"clip.checkpoint_sha256={sha}", f"masks.sam.checkpoint_sha256={sha}",
+                             "input.allowed_schemes=[FILE, gs]", "clip.templates=['a {}.']",
+                             "clip.device=cuda:1", "masks.device=cuda", "masks.sam.crop_overlap_ratio=0"])
+    assert cfg.matching.similarity_threshold == -1 and cfg.matching.probability_threshold == 1
+    assert cfg.clip.checkpoint_sha256 == cfg.masks.sam.checkpoint_sha256 == "ab" * 32
+    assert cfg.input.allowed_schemes == ("file", "gs") and cfg.clip.templates == ("a {}.",)
+    assert load_config(None, ["matching.similarity_threshold=1"]).matching.similarity_threshold == 1
+
+
+BLOW_UPS = {
+    # a valid config once expanded: run.json would hold the 2 KB label 1000 times
+    "one long label": "matching:\n  background_labels: [&w {word}]\n  object_vocabulary: [{refs}]\n",
+    "a list in a list": "matching:\n  object_vocabulary: &ws [{words}]\n  background_labels: [{refs}]\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BLOW_UPS))
+def test_yaml_aliases_that_blow_the_document_up_are_refused(tmp_path: Path, shape: str) -> None:
+    path = tmp_path / "aliases.yaml"
+    alias = "*w" if shape == "one long label" else "*ws"
+    path.write_text(BLOW_UPS[shape].format(word="x" * 2000, words=", ".join(f"w{i}" for i in range(100)),
+                                           refs=", ".join([alias] * 1000)))
+    with pytest.raises(ConfigError, match=r"aliases.yaml'.*YAML aliases expand it to \d+ characters") as err:
+        load_config(path)
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_aliases_used_plainly_are_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "anchors.yaml"
+    path.write_text("clip:\n  templates: &t ['a photo of a {}.', 'a {}.']\n"
+                    "matching:\n  background_labels: [background, other]\n  object_vocabulary: &v [car, dog]\n"
+                    "demo:\n  num_images: &n 4\n  image_size: 64\n  seed: *n\n")
+    cfg = load_config(path)
+    assert cfg.clip.templates == ("a photo of a {}.", "a {}.") and cfg.demo is not None and cfg.demo.seed == 4
+
+
+def test_a_recursive_yaml_alias_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("matching:\n  object_vocabulary: &loop [car, *loop]\n")
+    with pytest.raises(ConfigError, match="loop.yaml'.*recursive"):
+        load_config(path)

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from ovlabel.engine import layout
+from ovlabel.engine.errors import OutputError
 from ovlabel.engine.hierarchy import root_segment
 from ovlabel.engine.records import InputRecord
 from ovlabel.schemas import ERRORS_SCHEMA, LABELS_SCHEMA, validate_shard
@@ -46,3 +48,16 @@ def test_shards_are_found_from_a_run_folder_its_kind_folder_or_one_file(tmp_path
 
 def test_every_schema_has_its_folder() -> None:
     assert layout.KINDS == (layout.LABELS, layout.ERRORS)
+
+
+def test_a_truncated_shard_is_an_output_error_naming_the_file(tmp_path: Path) -> None:
+    root = _run_folder(tmp_path / "run")
+    (shard,) = sorted((root / "labels").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:-20])  # a copy cut short
+    fs, _ = layout.open_location(str(root))
+    with pytest.raises(OutputError) as err:
+        layout.read_rows(fs, [str(shard)])
+    message = str(err.value)
+    assert str(shard) in message and "delete it and rerun with --resume" in message and "\n" not in message
+    with pytest.raises(OutputError, match="part-00000-of-00001.parquet"):
+        layout.read_column(fs, [str(shard)], "image_id")

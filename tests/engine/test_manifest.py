@@ -61,3 +61,15 @@ def test_missing_or_unknown_manifest_is_a_manifest_error(tmp_path: Path) -> None
         check_exists(str(tmp_path / "none.jsonl"))
     with pytest.raises(ManifestError, match="extension"):
         check_exists(str(tmp_path / "m.txt"))
+
+
+@pytest.mark.parametrize("name,text", [
+    ("m.csv", "image,caption,image_id\na.png,a cat,a\n"),
+    ("m.jsonl", '{"image": "a.png", "caption": "a cat", "image_id": "a"}\n'),
+])
+def test_a_byte_order_mark_is_not_part_of_the_first_field(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # as Excel and Notepad save 'UTF-8'
+    (record,) = _records(path)
+    assert not isinstance(record, InputError), record
+    assert (record.image_id, record.image_uri, record.captions) == ("a", str(tmp_path / "a.png"), ("a cat",))

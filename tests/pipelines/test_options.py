@@ -48,3 +48,16 @@ def test_the_engine_config_knows_nothing_of_deployment() -> None:
 @pytest.mark.parametrize("name", ["default.yaml", "demo.yaml", "tiny.yaml"])
 def test_shipped_configs_use_no_renamed_key(name: str) -> None:
     assert isinstance(load_run_config(config_path(name)), RunConfig)
+
+
+@pytest.mark.parametrize("codec", ["none", "snappy", "gzip", "brotli", "lz4", "zstd", "ZSTD"])
+def test_output_compression_is_a_codec_the_parquet_writer_takes(codec: str) -> None:
+    assert load_run_config(None, [f"output.compression={codec}"]).output.compression == codec.lower()
+
+
+@pytest.mark.parametrize("override,key", [("output.compression=lz5", "output.compression"),
+                                          ("output.compression=uncompressed", "output.compression"),
+                                          ("beam.masks.accelerator=''", "beam.masks.accelerator")])
+def test_deployment_values_out_of_range_are_refused_naming_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"^bad config value for '{re.escape(key)}' in defaults"):
+        load_run_config(None, [override])

@@ -83,8 +83,8 @@ def test_a_checkpoints_hash_is_the_configured_one_else_the_local_files(tmp_path:
     weights.write_bytes(b"weights")
     local = checkpoints(load_config(None, [f"clip.checkpoint={weights}"]))["clip"]
     assert local["checkpoint"] == str(weights) and local["sha256"] == hashlib.sha256(b"weights").hexdigest()
-    configured = load_config(None, [f"clip.checkpoint={weights}", "clip.checkpoint_sha256=abc"])
-    assert checkpoints(configured)["clip"]["sha256"] == "abc"
+    configured = load_config(None, [f"clip.checkpoint={weights}", f"clip.checkpoint_sha256={'ab' * 32}"])
+    assert checkpoints(configured)["clip"]["sha256"] == "ab" * 32
     remote = load_config(None, ["clip.checkpoint=https://example.com/clip.pt"])
     assert checkpoints(remote)["clip"]["sha256"] is None  # never downloaded to be hashed
 

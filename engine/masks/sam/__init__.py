@@ -13,6 +13,7 @@ from ovlabel.engine.masks.sam.model import (
     build_sam_model,
     check_sam_weights,
     make_random_sam_coherent,
+    sam_architecture,
     sam_architectures,
 )
 from ovlabel.engine.masks.sam.reference import SamReferenceGenerator
@@ -29,5 +30,6 @@ __all__ = [
     "check_sam_weights",
     "make_random_sam_coherent",
     "reference_generator",
+    "sam_architecture",
     "sam_architectures",
 ]

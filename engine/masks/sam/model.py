@@ -23,7 +23,8 @@ def sam_architectures() -> dict[str, dict[str, Any]]:
     return yaml.safe_load(shipped("models", "sam.yaml").read_text())
 
 
-def _arch(model_type: str) -> dict[str, Any]:
+def sam_architecture(model_type: str) -> dict[str, Any]:
+    """The architecture ``masks.sam.model_type`` names; :class:`ConfigError` for one sam.yaml does not have."""
     archs = sam_architectures()
     if model_type not in archs:
         raise ConfigError(f"unknown masks.sam.model_type {model_type!r}; choose one of {sorted(archs)}")
@@ -45,7 +46,7 @@ def build_sam_model(cfg: SamConfig, device: str = "cpu") -> tuple[Any, Optional[
     import torch
     from segment_anything.build_sam import _build_sam
 
-    arch = _arch(cfg.model_type)
+    arch = sam_architecture(cfg.model_type)
     check_sam_weights(cfg)
     checkpoint_sha: Optional[str] = None
     seed = random_weights_seed(cfg.checkpoint)
