@@ -20,7 +20,7 @@ from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO, STAGING
 from ovlabel.engine.manifest import base_dir_of, check_exists
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import reruns, stages
-from ovlabel.pipelines.accounting import RunSummary, account
+from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
 from ovlabel.pipelines.lock import OutputLock
 from ovlabel.pipelines.options import RunConfig
 from ovlabel.pipelines.output import OutputDir
@@ -103,6 +103,7 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
         build_pipeline(p, cfg, manifest, ShardTarget(output, plan.under, run_id, cfg.output.policy), done)
         result = p.run()
         result.wait_until_finish()
+        drop_duplicate_rows(out, *plan.under)
         out.remove(STAGING, run_id)
         if out.exists(STAGING) and not out.existing_entries(STAGING):
             out.remove(STAGING)

@@ -1,0 +1,54 @@
+"""Accounting: each manifest row has exactly one row; rows published twice (a retried bundle) are dropped."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from ovlabel.engine.layout import ERRORS, LABELS
+from ovlabel.engine.records import row_hash
+from ovlabel.pipelines.accounting import account, drop_duplicate_rows
+from ovlabel.pipelines.output import OutputDir
+from ovlabel.schemas import validate_shard
+from tests.pipelines.test_output import errors, labels, shard
+
+
+def _manifest(tmp_path: Path, n: int) -> str:
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps({"id": f"i{k}"}) + "\n" for k in range(n)))
+    return str(path)
+
+
+def _output(tmp_path: Path) -> OutputDir:
+    root = tmp_path / "o"
+    shard(root, LABELS, "a-00000.parquet", labels("i0", "i1"))
+    shard(root, ERRORS, "a-00001.parquet", errors(("i2", json.dumps({"id": "i2"}), 2)))
+    return OutputDir(str(root))
+
+
+def test_a_complete_output_balances(tmp_path: Path) -> None:
+    summary = account(_output(tmp_path), _manifest(tmp_path, 3), 1.0)
+    assert (summary.input_rows, summary.labeled_rows, summary.error_rows) == (3, 2, 1)
+    assert (summary.missing_rows, summary.duplicate_rows, summary.balanced) == (0, 0, True)
+
+
+def test_missing_and_duplicated_rows_unbalance_it(tmp_path: Path) -> None:
+    out = _output(tmp_path)
+    assert account(out, _manifest(tmp_path, 4), 1.0).missing_rows == 1
+    shutil.copy(tmp_path / "o" / LABELS / "a-00000.parquet", tmp_path / "o" / LABELS / "b-00000.parquet")
+    summary = account(out, _manifest(tmp_path, 3), 1.0)
+    assert (summary.duplicate_rows, summary.labeled_rows, summary.balanced) == (2, 4, False)
+    assert row_hash(json.dumps({"id": "i0"})) == out.row_keys()[0][1]
+
+
+def test_rows_published_twice_are_dropped_keeping_the_first(tmp_path: Path) -> None:
+    out = _output(tmp_path)
+    shard(tmp_path / "o", LABELS, "b-00000.parquet", labels("i1", "i9", start=1))  # i1 again, and a new row
+    assert drop_duplicate_rows(out) == 1
+    rest = tmp_path / "o" / LABELS / "b-00000.parquet"
+    assert pq.read_table(rest).column("image_id").to_pylist() == ["i9"] and validate_shard(rest) == 1
+    assert pq.read_table(tmp_path / "o" / LABELS / "a-00000.parquet").num_rows == 2
+    assert drop_duplicate_rows(out) == 0
+    assert not (tmp_path / "o" / "_staging").exists() or not list((tmp_path / "o" / "_staging").iterdir())
