@@ -2,7 +2,7 @@
 
     python scripts/compare_outputs.py OUT_A OUT_B [--ignore-prefix PATH_A=PATH_B]
 
-Rows are matched by image_id (error rows by image_id and input row); what differs between
+Rows are matched by image_id (error rows by image_id, input row and manifest row index); what differs between
 runs by design is ignored: the run id, and with ``--ignore-prefix`` a folder prefix of image paths
 (two copies of the same inputs in different folders). Prints one line per kind and the first
 differences; exits 1 when anything differs. Used to check that a redesign or an optimisation
@@ -31,6 +31,8 @@ def rows_of(location: str, kind: str, prefix: Optional[tuple[str, str]] = None) 
         if prefix is not None:
             row = json.loads(json.dumps(row).replace(prefix[1], prefix[0]))
         key = str(row["image_id"]) if kind == layout.LABELS else f"{row.get('image_id')} {row.get('input_row')}"
+        if kind == layout.ERRORS and row.get("row_index") is not None:  # two identical manifest rows: by position
+            key += f" @{row['row_index']}"
         n = sum(k == key or k.startswith(key + " #") for k in out)
         out[key if n == 0 else f"{key} #{n + 1}"] = row  # a row twice is a difference, not one row
     return out

@@ -56,3 +56,13 @@ def test_differences_walks_nested_rows(script: ModuleType) -> None:
     row: dict[str, Any] = {"a": [1, {"b": 2}], "c": 3}
     assert script.differences(row, {"a": [1, {"b": 5}], "c": 3}) == ["a[1].b: 2 != 5"]
     assert script.differences(row, row) == []
+
+
+def test_identical_manifest_rows_are_matched_by_their_position(script: ModuleType, tmp_path: Path) -> None:
+    raw = '{"image": "missing.png"}'
+    first = ErrorRecord("x", None, "LoadImages", "ImageLoadError", "not found", raw, 3).to_row("r")
+    later = ErrorRecord("x", None, "Deduplicate", "DuplicateImageId", "already used", raw, 9).to_row("r")
+    for name, rows in (("a", [first, later]), ("b", [later, first])):  # read back in another order
+        (tmp_path / name / layout.ERRORS).mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=ERRORS_SCHEMA), tmp_path / name / layout.ERRORS / "s.parquet")
+    assert script.compare(str(tmp_path / "a"), str(tmp_path / "b"))[1].endswith("identical")
