@@ -4,8 +4,8 @@ For each image: masks -> crops (:mod:`ovlabel.engine.matching.crops`) -> region 
 nouns -> prompt-ensemble text embeddings; similarity matrices masks x labels then decide which
 masks each noun takes (:mod:`~ovlabel.engine.matching.scene`, :mod:`~ovlabel.engine.matching.objects`,
 :mod:`~ovlabel.engine.matching.parts`; thresholds in :class:`~ovlabel.engine.config.MatchingConfig`).
-Regions of all images in a batch are embedded in one call, and the labels of the batch in one
-call (the embedder caches them across batches).
+The scene crops and regions of all images in a batch are embedded in one call (one stream through the
+encoder), and the labels of the batch in one call (the embedder caches them across batches).
 """
 from __future__ import annotations
 
@@ -57,21 +57,24 @@ class RegionMatcher:
         if not items:
             return []
         kept = [candidate_masks(item.masks, self._min_area_fraction) for item in items]
-        regions = self._embed_regions(items, kept)
-        scenes = self.embedder.embed_crops(np.stack([crop_image(i.image, self.embedder.crop_size) for i in items]))
+        scenes, regions = self._embed_regions(items, kept)
         text = self._embed_labels(items)
         rules = Rules(self.cfg, self.embedder.logit_scale)
         return [self._match_image(ImageContext(item, masks, emb, scene, text), rules)
                 for item, masks, emb, scene in zip(items, kept, regions, scenes)]
 
-    def _embed_regions(self, items: Sequence[ImageInput], kept: Sequence[MaskBatch]) -> list[np.ndarray]:
-        """Per image, (M_k, D) embeddings of its kept masks' crops (one embed_crops call)."""
+    def _embed_regions(self, items: Sequence[ImageInput],
+                       kept: Sequence[MaskBatch]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(K, D) scene embeddings and, per image, (M_k, D) embeddings of its kept masks' crops: the scene crops
+        and all region crops of the batch go through the encoder as one stream (one embed_crops call), so only
+        its last chunk is padded."""
         size = self.embedder.crop_size
-        crops = [crop_region(item.image, masks.decode(i), self.cfg.crop_mode, size)
-                 for item, masks in zip(items, kept) for i in range(len(masks))]
-        flat = self.embedder.embed_crops(np.stack(crops)) if crops else np.zeros((0, 0), np.float32)
-        bounds = np.cumsum([0] + [len(m) for m in kept])
-        return [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
+        crops = [crop_image(item.image, size) for item in items]
+        crops += [crop_region(item.image, masks.decode(i), self.cfg.crop_mode, size)
+                  for item, masks in zip(items, kept) for i in range(len(masks))]
+        flat = self.embedder.embed_crops(np.stack(crops))
+        bounds = np.cumsum([len(items)] + [len(m) for m in kept])
+        return flat[:len(items)], [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
 
     def _batch_labels(self, items: Sequence[ImageInput]) -> list[str]:
         """Every label any level of the batch may score, in a fixed order (background first)."""

@@ -21,7 +21,7 @@ def test_batch_embeds_once_and_equals_images_alone() -> None:
                                               noun("wheel", level="part", parent=1)),))]
     matcher = RegionMatcher(emb, config(crop_mode="masked"))
     batch = matcher.label_batch(items)
-    assert (emb.crop_calls, emb.label_calls) == (2, 1)  # regions, whole images; labels
+    assert (emb.crop_calls, emb.label_calls) == (1, 1)  # whole images and regions in one stream; labels
     alone = [matcher.label_batch([item])[0] for item in items]
     assert batch == alone == matcher.label_batch(items)
     assert [[(s.level, s.label) for s in tree] for tree in batch] == [
