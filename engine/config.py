@@ -21,7 +21,7 @@ from pydantic import AfterValidator, Field, ValidationError
 from ovlabel.engine import images
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.config import MasksConfig
-from ovlabel.engine.sections import Cosine, Device, Fraction, NonEmptyStr, Section, describe_error
+from ovlabel.engine.sections import Cosine, Device, Fraction, NonEmptyStr, Precision, Section, describe_error
 from ovlabel.engine.weights import CheckpointLocation, Sha256
 
 OVSEG_TEMPLATES: tuple[str, ...] = (
@@ -92,7 +92,9 @@ class ClipConfig(Section):
     model_config_file: Optional[NonEmptyStr] = None  # a custom open_clip architecture (JSON)
     flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
     templates: tuple[Template, ...] = Field(OVSEG_TEMPLATES, min_length=1)
-    crops_per_batch: int = Field(64, ge=1, description="crops per image-encoder call (fixed, the last one padded)")
+    crops_per_batch: int = Field(16, ge=1, description="crops per image-encoder call (fixed, so a crop's embedding "
+                                 "does not depend on its batch; the batch's last call is padded)")
+    precision: Precision = Field("auto", description="bf16 autocast on CUDA ('auto'), everywhere ('bf16'), or fp32")
     device: Device = "auto"
 
 

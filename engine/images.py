@@ -249,3 +249,30 @@ def load_image(uri: str, max_pixels: int = MAX_PIXELS, min_side: int = 1,
     check_root(uri, root)
     data = read_bytes(uri, max_bytes=max_bytes, read_timeout_s=read_timeout_s)
     return decode_image(data, uri, max_pixels=max_pixels, min_side=min_side, max_side=max_side, max_aspect=max_aspect)
+
+
+class ImageLimits(Protocol):
+    """What :func:`load_configured` reads of the ``images`` config section."""
+
+    max_pixels: int
+    min_side: int
+    max_side: int
+    max_aspect: float
+    max_bytes: int
+    read_timeout_s: float
+
+
+class InputRules(Protocol):
+    """What :func:`load_configured` reads of the ``input`` config section."""
+
+    allowed_schemes: Sequence[str]
+    allow_http: bool
+    root: Optional[str]
+
+
+def load_configured(uri: str, images: ImageLimits, inputs: InputRules) -> np.ndarray:
+    """:func:`load_image` with the limits of a run's ``images`` and ``input`` config sections."""
+    return load_image(uri, max_pixels=images.max_pixels, min_side=images.min_side,
+                      allowed_schemes=inputs.allowed_schemes, allow_http=inputs.allow_http,
+                      max_side=images.max_side, max_aspect=images.max_aspect, max_bytes=images.max_bytes,
+                      read_timeout_s=images.read_timeout_s, root=inputs.root)

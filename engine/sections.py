@@ -7,7 +7,7 @@ the key. The root models (:class:`ovlabel.engine.config.Config`, and the pipelin
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -33,6 +33,9 @@ NonEmptyStr = Annotated[str, AfterValidator(_not_blank)]
 Cosine = Annotated[float, Field(ge=-1, le=1)]  # a cosine similarity
 Fraction = Annotated[float, Field(ge=0, le=1)]  # a probability, or a fraction of an image or a box
 Device = Annotated[str, AfterValidator(_device)]  # a torch device, or 'auto': CUDA when there is one
+# a model's arithmetic: 'auto' is bf16 autocast on CUDA and fp32 elsewhere; 'bf16' also on CPUs (faster where the
+# CPU has bf16 instructions, e.g. avx512_bf16; labels may differ from fp32's in a few segments)
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 class Section(BaseModel):

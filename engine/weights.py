@@ -187,6 +187,12 @@ def load_state_dict(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def uses_bf16(precision: str, device: str) -> bool:
+    """Whether a model configured with ``precision`` (:data:`ovlabel.engine.sections.Precision`) runs under bf16
+    autocast on ``device``."""
+    return precision == "bf16" or (precision == "auto" and device.startswith("cuda"))
+
+
 def pick_device(requested: str = "auto") -> str:
     import torch
 

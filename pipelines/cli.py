@@ -14,6 +14,7 @@ import json
 import logging
 import signal
 import sys
+import warnings
 import threading
 from types import FrameType
 from typing import Any, Optional, Sequence
@@ -39,6 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force-resume", action="store_true",
                      help="with --resume: go on even though the config differs (recorded in run.json and provenance)")
     run.add_argument("-v", "--verbose", action="store_true")
+    bench = sub.add_parser("bench", help="images/s end to end and per stage, against the naive reference path")
+    bench.add_argument("--config", default=None, help="YAML config (default: configs/bench.yaml, real "
+                       "architectures with random weights)")
+    bench.add_argument("--input", help="a manifest of your images (default: generated demo scenes)")
+    bench.add_argument("--images", type=int, default=2, help="generated scenes (default 2)")
+    bench.add_argument("--size", type=int, default=512, help="side of the generated scenes in pixels (default 512)")
+    bench.add_argument("--repeats", type=int, default=3, help="runs of each path; medians are printed (default 3)")
+    bench.add_argument("--no-reference", action="store_true", help="skip the naive reference path")
+    bench.add_argument("--json", dest="json_out", help="also write every figure as JSON here")
+    bench.add_argument("-v", "--verbose", action="store_true")
     ev = sub.add_parser("eval", help="score pseudo-label shards against COCO-format ground truth")
     ev.add_argument("--labels", required=True, help="a run's output folder (or its labels/ folder)")
     ev.add_argument("--gt", required=True, help="COCO instances JSON (optional parent_id/level per annotation, scene per image)")
@@ -94,7 +105,25 @@ def _cmd_eval(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "eval": _cmd_eval}
+def _cmd_bench(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.config import DemoConfig
+    from ovlabel.engine.demo.world import ensure_demo_manifest
+    from ovlabel.engine.shipped import config_path
+    from ovlabel.pipelines.bench import bench, format_bench
+
+    overrides, beam_args = split_extra(extra)
+    cfg = load_run_config(args.config or config_path("bench.yaml"), overrides)
+    manifest = args.input or str(ensure_demo_manifest(DemoConfig(num_images=args.images, seed=20_000,
+                                                                 image_size=args.size)))
+    report = bench(cfg, manifest, args.repeats, not args.no_reference, beam_args)
+    sys.stdout.write(format_bench(report) + "\n")
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump(report, fh, indent=2, sort_keys=True, default=str)
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "bench": _cmd_bench}
 
 
 class _Interrupts:
@@ -147,6 +176,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = _parser().parse_known_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Beam's batch-size estimator fits a line to too few points at first and numpy warns on every batch
+    warnings.filterwarnings("ignore", message="Polyfit may be poorly conditioned")
     for noisy in ("apache_beam", "root", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
     with _Interrupts() as interrupts:

@@ -7,10 +7,12 @@ the batched call raises, the batch is retried image by image and failures come b
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
 from ovlabel.engine.config import ClipConfig, MatchingConfig
@@ -114,6 +116,9 @@ class MatchModelHandler(_BundleHandler):
         super().__init__(stage, options, clip.device)
         self._clip = clip
         self._matching = matching
+        # the image encoder's work, for run.json: crops asked for, rows encoded, of them padding
+        self._work = {what: Metrics.counter(self.namespace, f"{stage}.encoder_{what}")
+                      for what in ("crops", "rows", "padding")}
 
     def load_model(self) -> Any:
         from ovlabel.engine.matching import build_embedder
@@ -130,4 +135,10 @@ class MatchModelHandler(_BundleHandler):
             found = model.match_batch([ImageInput(b.image, b.masks, b.parses) for b in bundles])
             return [b.replace(matches=m) for b, m in zip(bundles, found)]
 
-        return self._isolated(batch, match)
+        work = getattr(model.embedder, "work", None)
+        before = dataclasses.replace(work) if work is not None else None
+        results = self._isolated(batch, match)
+        if work is not None and before is not None:
+            for what, counter in self._work.items():
+                counter.inc(getattr(work, what) - getattr(before, what))
+        return results

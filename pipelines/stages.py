@@ -202,14 +202,9 @@ class _LoadImages(beam.DoFn):
         self.input = cfg.input
 
     def process(self, bundle: ImageBundle) -> Iterator[ImageBundle]:
-        from ovlabel.engine.images import load_image
+        from ovlabel.engine.images import load_configured
 
-        image = load_image(bundle.record.image_uri, max_pixels=self.images.max_pixels, min_side=self.images.min_side,
-                           allowed_schemes=self.input.allowed_schemes, allow_http=self.input.allow_http,
-                           max_side=self.images.max_side, max_aspect=self.images.max_aspect,
-                           max_bytes=self.images.max_bytes, read_timeout_s=self.images.read_timeout_s,
-                           root=self.input.root)
-        yield bundle.replace(image=image)
+        yield bundle.replace(image=load_configured(bundle.record.image_uri, self.images, self.input))
 
 
 def parse_captions(records: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:

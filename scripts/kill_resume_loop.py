@@ -58,18 +58,20 @@ def command(args: argparse.Namespace, manifest: Path, out: Path, *extra: str) ->
             "--output", str(out), *extra, *FAST, *args.overrides]
 
 
-def run_until(cmd: list[str], kill_after: Optional[float]) -> tuple[str, float]:
-    """Run ``cmd``; SIGKILL its process group after ``kill_after`` seconds. ('killed' | 'finished', seconds)."""
+def run_until(cmd: list[str], kill_after: Optional[float], log_file: Path) -> tuple[str, float]:
+    """Run ``cmd`` (its stderr into ``log_file``); SIGKILL its process group after ``kill_after`` seconds.
+    ('killed' | 'finished', seconds)."""
     started = time.time()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        proc.wait(timeout=kill_after)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return "killed", time.time() - started
+    with open(log_file, "ab") as err:  # a file, never a pipe: a full pipe would stall the run
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        try:
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return "killed", time.time() - started
     if proc.returncode != 0:
-        raise SystemExit(f"run failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        raise SystemExit(f"run failed ({proc.returncode}): {log_file.read_text()[-2000:]}")
     return "finished", time.time() - started
 
 
@@ -79,13 +81,14 @@ def published(out: Path) -> int:
 
 def one_loop(args: argparse.Namespace, manifest: Path, reference: Path, out: Path, full_s: float,
              rng: random.Random) -> tuple[bool, str]:
+    log_file = out.parent / f"{out.name}.log"
     first = rng.uniform(0.15, 0.9) * full_s
-    what, took = run_until(command(args, manifest, out), first)
+    what, took = run_until(command(args, manifest, out), first, log_file)
     story = [f"run {what} at {took:.1f}s ({published(out)} shards)"]
     second = rng.uniform(0.1, 0.8) * full_s
-    what, took = run_until(command(args, manifest, out, "--resume"), second)
+    what, took = run_until(command(args, manifest, out, "--resume"), second, log_file)
     story.append(f"resume {what} at {took:.1f}s ({published(out)} shards)")
-    run_until(command(args, manifest, out, "--resume"), None)
+    run_until(command(args, manifest, out, "--resume"), None, log_file)
     lines = compare(str(reference), str(out))
     info = json.loads((out / "run.json").read_text())
     same = all(line.endswith("identical") for line in lines if not line.startswith(" ")) and info["accounting_ok"]
@@ -104,13 +107,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     manifest = build_manifest(args.workdir, args.inputs, args.seed)
     reference = args.workdir / "reference"
-    _, full_s = run_until(command(args, manifest, reference, "--overwrite"), None)
+    _, full_s = run_until(command(args, manifest, reference, "--overwrite"), None, args.workdir / "reference.log")
     print(f"uninterrupted run of {args.inputs} inputs: {full_s:.1f}s", flush=True)
     rng = random.Random(args.seed)
     good = 0
     for loop in range(args.loops):
         out = args.workdir / f"loop-{loop}"
         shutil.rmtree(out, ignore_errors=True)
+        (args.workdir / f"{out.name}.log").unlink(missing_ok=True)
         same, story = one_loop(args, manifest, reference, out, full_s, rng)
         good += same
         print(f"loop {loop}: {story}", flush=True)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field
 
-from ovlabel.engine.sections import Fraction, NonEmptyStr, Section
+from ovlabel.engine.sections import Fraction, NonEmptyStr, Precision, Section
 from ovlabel.engine.weights import CheckpointLocation, Sha256
 
 
@@ -30,6 +30,8 @@ class SamConfig(Section):
     min_mask_region_area: int = Field(0, ge=0)
     encoder_batch_size: int = Field(4, ge=1, description="images (or crops) per image-encoder call")
     implementation: Literal["batched", "reference"] = "batched"
+    precision: Precision = Field("auto", description="the batched generator's arithmetic: bf16 autocast on CUDA "
+                                 "('auto'), everywhere ('bf16'), or fp32")
 
 
 class SuperpixelConfig(Section):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Protocol, Sequence, runtime_checkable
 
@@ -21,7 +22,8 @@ import numpy as np
 from ovlabel.engine.config import ClipConfig
 from ovlabel.engine.shipped import shipped, shipped_path
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
-from ovlabel.engine.weights import is_random_weights, load_state_dict, random_weights_seed, verified_checkpoint
+from ovlabel.engine.weights import (is_random_weights, load_state_dict, random_weights_seed, uses_bf16,
+                                    verified_checkpoint)
 
 if TYPE_CHECKING:
     import torch
@@ -183,6 +185,26 @@ def prompt_ensemble(features: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(features.mean(dim=1), dim=-1)
 
 
+@dataclass
+class EncoderWork:
+    """What the image encoder did: ``crops`` asked for, ``rows`` encoded, ``padding`` of them padding rows
+    (a mirror image of a real crop, with ``clip.flip_average``, is work, not padding)."""
+
+    crops: int = 0
+    rows: int = 0
+    padding: int = 0
+
+    def add(self, crops: int, size: int, passes: int) -> None:
+        """One chunk of ``size`` rows holding ``crops`` real crops, encoded ``passes`` times."""
+        self.crops += crops
+        self.rows += size * passes
+        self.padding += (size - crops) * passes
+
+    @property
+    def padding_fraction(self) -> float:
+        return 0.0 if self.rows == 0 else self.padding / self.rows
+
+
 def _padded(chunk: np.ndarray, size: int) -> np.ndarray:
     """``chunk`` (n <= size rows) padded with zeros to exactly ``size`` rows."""
     if len(chunk) == size:
@@ -206,12 +228,14 @@ class OpenClipEmbedder:
         self.logit_scale = float(self.model.logit_scale.exp().item())
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_lock = threading.Lock()  # Beam may share one embedder between threads
+        self.bf16 = uses_bf16(cfg.precision, device)
+        self.work = EncoderWork()
 
     def _autocast(self) -> Any:
         import torch
 
-        enabled = self.device.startswith("cuda")
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled) if enabled else torch.autocast("cpu", enabled=False)
+        kind = "cuda" if self.device.startswith("cuda") else "cpu"
+        return torch.autocast(kind, dtype=torch.bfloat16, enabled=self.bf16)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N, D) float32, L2-normalised.
@@ -229,6 +253,7 @@ class OpenClipEmbedder:
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(crops), size):
                 chunk = _padded(crops[start:start + size], size)
+                self.work.add(min(size, len(crops) - start), size, 2 if self.cfg.flip_average else 1)
                 x = normalise_crops(torch.from_numpy(chunk).to(self.device), self._mean, self._std)
                 feats = torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1)
                 if self.cfg.flip_average:
@@ -276,6 +301,7 @@ class OpenClipEmbedder:
 
     def describe(self) -> dict[str, object]:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
+                "precision": "bf16-autocast" if self.bf16 else "fp32",
                 "checkpoint_sha256": self.checkpoint_sha256,
                 "templates": len(self.cfg.templates), "random_weights": is_random_weights(self.cfg.checkpoint)}
 

@@ -82,3 +82,10 @@ def test_random_weights_are_a_checkpoint_location() -> None:
     check_local_checkpoint("random:3", "masks.sam.checkpoint")  # no file to find
     with pytest.raises(ConfigError, match="integer seed"):
         random_weights_seed("random:x")
+
+
+def test_bf16_is_used_on_cuda_by_default_and_everywhere_when_asked() -> None:
+    from ovlabel.engine.weights import uses_bf16
+
+    assert uses_bf16("auto", "cuda") and uses_bf16("auto", "cuda:1") and not uses_bf16("auto", "cpu")
+    assert uses_bf16("bf16", "cpu") and not uses_bf16("fp32", "cuda")

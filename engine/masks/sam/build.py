@@ -10,6 +10,7 @@ from ovlabel.engine.masks.sam.generator import SamBatchedGenerator
 from ovlabel.engine.masks.sam.model import build_sam_model
 from ovlabel.engine.masks.sam.reference import SamReferenceGenerator
 from ovlabel.engine.masks.sam.settings import AmgSettings
+from ovlabel.engine.weights import uses_bf16
 
 
 def amg_kwargs(cfg: SamConfig) -> dict[str, Any]:
@@ -35,7 +36,8 @@ def batched_generator(cfg: SamConfig, device: str = "cpu", model: Any = None, *,
     """Our batched generator with ``cfg``'s settings, on ``model`` or on the model ``cfg`` names."""
     model, sha = _model(cfg, device, model)
     return SamBatchedGenerator(model, model_type=cfg.model_type, checkpoint_sha256=sha,
-                               encoder_batch_size=cfg.encoder_batch_size, device=device, autocast=autocast, sdpa=sdpa,
+                               encoder_batch_size=cfg.encoder_batch_size, device=device,
+                               autocast=uses_bf16(cfg.precision, device) if autocast is None else autocast, sdpa=sdpa,
                                **amg_kwargs(cfg))
 
 

@@ -95,3 +95,36 @@ def test_module_prefix_is_stripped_only_when_every_key_has_it() -> None:
     assert clip_module._strip_prefix({"module.a": 1, "module.b": 2}) == {"a": 1, "b": 2}
     assert clip_module._strip_prefix({"module.a": 1, "b": 2}) == {"module.a": 1, "b": 2}
     assert clip_module._strip_prefix({"modules": 1}) == {"modules": 1} and clip_module._strip_prefix({}) == {}
+
+
+def _with(tiny: clip_module.OpenClipEmbedder, **changes: object) -> clip_module.OpenClipEmbedder:
+    return clip_module.OpenClipEmbedder(tiny.model, tiny.tokenizer, tiny.cfg.model_copy(update=changes), "cpu")
+
+
+def test_encoder_work_counts_crops_rows_and_padding(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    crops = np.stack([noise_image(k, (64, 64)) for k in range(5)])
+    plain = _with(tiny_clip, crops_per_batch=4)
+    plain.embed_crops(crops)
+    assert (plain.work.crops, plain.work.rows, plain.work.padding) == (5, 8, 3)
+    assert plain.work.padding_fraction == pytest.approx(3 / 8)
+    flipping = _with(tiny_clip, crops_per_batch=4, flip_average=True)
+    flipping.embed_crops(crops)
+    assert (flipping.work.crops, flipping.work.rows, flipping.work.padding) == (5, 16, 6)
+    assert _with(tiny_clip).work.padding_fraction == 0.0  # nothing encoded yet
+
+
+def test_a_crops_embedding_does_not_depend_on_its_chunk_mates(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    crops = np.stack([noise_image(k, (64, 64)) for k in range(6)])
+    embedder = _with(tiny_clip, crops_per_batch=4)
+    together = embedder.embed_crops(crops)
+    np.testing.assert_array_equal(together[4:], embedder.embed_crops(crops[4:]))
+    np.testing.assert_array_equal(together[1:2], embedder.embed_crops(crops[1:2]))
+
+
+def test_bf16_precision_runs_under_autocast_on_cpu(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    crops = np.stack([noise_image(k, (64, 64)) for k in range(3)])
+    bf16 = _with(tiny_clip, precision="bf16")
+    assert bf16.bf16 and not tiny_clip.bf16 and bf16.describe()["precision"] == "bf16-autocast"
+    fast, exact = bf16.embed_crops(crops), tiny_clip.embed_crops(crops)
+    assert not np.array_equal(fast, exact)  # really another arithmetic
+    assert float((fast * exact).sum(axis=1).min()) > 0.99

@@ -1,0 +1,48 @@
+"""ovlabel bench: figures read back from run.json, and a whole bench on the tiny config."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ovlabel.engine.shipped import config_path
+from ovlabel.pipelines.bench import pipeline_figures
+from ovlabel.pipelines.cli import main
+from tests.pipelines.helpers import FAST_MASKS
+from tests.support import ManifestWriter, SceneImage
+
+RI = "BeamML_RunInference/ParDo(_RunInferenceDoFn)/ParDo(_RunInferenceDoFn)/inference_batch_latency_micro_secs"
+
+
+def test_figures_come_from_the_model_stages_metrics() -> None:
+    metrics = {f"GenerateMasks/{RI}": {"count": 2, "sum": 3_000_000, "min": 1, "max": 2},
+               f"MatchRegions/{RI}": {"count": 2, "sum": 1_000_000, "min": 1, "max": 2},
+               "MatchRegions/MatchRegions.encoder_rows": 40, "MatchRegions/MatchRegions.encoder_padding": 2}
+    figures = pipeline_figures({"metrics": metrics, "counts": {"labeled_rows": 8}}, wall=5.0)
+    assert figures["model_compute_s"] == pytest.approx(4.0) and figures["overhead"] == pytest.approx(1.25)
+    assert figures["stage_images_per_s"] == {"GenerateMasks": pytest.approx(8 / 3), "MatchRegions": pytest.approx(8.0)}
+    assert figures["padding_fraction"] == pytest.approx(0.05) and figures["images_per_s"] == pytest.approx(1.6)
+
+
+@pytest.mark.slow
+def test_a_bench_compares_the_pipeline_with_the_reference_path(tmp_path: Path, scene_image: SceneImage,
+                                                               captions: list[list[str]],
+                                                               manifest_writer: ManifestWriter,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rows = []
+    for i in range(2):
+        Image.fromarray(scene_image(20 + i, (48, 64))).save(tmp_path / f"b{i}.png")
+        rows.append({"image": f"b{i}.png", "captions": captions[i], "image_id": f"b{i}"})
+    manifest = manifest_writer(tmp_path, rows, "bench.jsonl")
+    code = main(["bench", "--config", str(config_path("tiny.yaml")), "--input", str(manifest), "--repeats", "1",
+                 "--json", str(tmp_path / "bench.json"), *FAST_MASKS])
+    assert code == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["pipeline"]["images_per_s"] > 0 and report["pipeline"]["model_compute_s"] > 0
+    assert 0 <= report["pipeline"]["padding_fraction"] < 1 and report["peak_rss_mib"] > 0
+    ref = report["reference"]
+    assert ref["segments"] > 0 and ref["segments_identical"] == ref["segments"]  # same masks, same rules
+    assert report["speedup"] > 0
+    assert "speed-up" in capsys.readouterr().out
