@@ -200,6 +200,20 @@ def test_a_second_run_into_a_busy_folder_is_refused(world: dict[str, Any]) -> No
     _same_rows(out, world["reference"])
 
 
+def test_two_runs_started_together_into_one_folder_give_one_output(world: dict[str, Any]) -> None:
+    out = world["folder"] / "together"
+    procs = [subprocess.Popen([sys.executable, "-m", "ovlabel.pipelines.cli", "run", "--config",
+                               str(config_path("tiny.yaml")), "--input", str(world["full"]), "--output", str(out),
+                               *TINY_OVERRIDES, *FAST_MASKS], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    results = [(p.returncode, err) for p, err in zip(procs, errs)]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert "in use by run" in refused or "is not empty" in refused, refused
+    _same_rows(out, world["reference"])
+
+
 def test_an_empty_output_is_refused_before_anything_is_written(world: dict[str, Any]) -> None:
     for output, says in (("", "--output is empty"), ("/", "refusing to write into '/'")):
         proc = _cli(world, output, "--resume")
