@@ -30,7 +30,7 @@ from compare_outputs import compare  # noqa: E402
 
 CAPTIONS = ["A red car parked next to a tree.", "A dog with a long tail sits on the grass.",
             "Two people stand near a house with a window.", "A cup on a wooden table.", "A boat on the water."]
-FAST = ("masks.generator=superpixel", "masks.superpixel.max_proposals=24", "output.rows_per_shard=50",
+FAST = ("masks.generator=superpixel", "masks.superpixel.max_proposals=6", "output.rows_per_shard=50",
         "output.seconds_per_shard=2")
 
 
