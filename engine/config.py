@@ -93,12 +93,16 @@ class ClipConfig(Section):
     flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
     templates: tuple[Template, ...] = Field(OVSEG_TEMPLATES, min_length=1)
     crops_per_batch: int = Field(64, ge=1, description="crops per image-encoder call (fixed, the last one padded)")
+    dense_resolution: Optional[int] = Field(
+        None, ge=16, le=4096, description="matching.crop_mode=dense: the long side (pixels) an image is run at, "
+        "the short side padded to whole patches; None: 2x the model's input size (448 for ViT-B-16)")
     device: Device = "auto"
 
 
 class MatchingConfig(Section):
-    crop_mode: Literal["masked", "box", "blend"] = Field(
-        "masked", description="how a mask becomes a CLIP crop (ovlabel.engine.matching.crops.CROP_MODES)")
+    crop_mode: Literal["masked", "box", "blend", "dense"] = Field(
+        "masked", description="how a mask becomes a CLIP crop (ovlabel.engine.matching.crops.CROP_MODES); dense: "
+        "no crops, one image forward per image and patch features pooled per mask (ovlabel.engine.matching.dense)")
     similarity_threshold: Cosine = 0.2
     probability_threshold: Fraction = 0.3
     background_labels: tuple[NonEmptyStr, ...] = ("background", "other", "thing", "stuff")
