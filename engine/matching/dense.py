@@ -135,8 +135,9 @@ def coverage(masks: MaskBatch, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
         y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
         inside = mask[y0:y1, x0:x1].astype(np.float32)
         weights[i] = wy[:, y0:y1] @ inside @ wx[:, x0:x1].T
-        py, px = np.nonzero(mask)
-        cells[i] = frame.cell_of(float(py.mean()), float(px.mean()))
+        rows, cols = inside.sum(axis=1), inside.sum(axis=0)
+        cells[i] = frame.cell_of(y0 + float(rows @ np.arange(len(rows))) / float(rows.sum()),
+                                 x0 + float(cols @ np.arange(len(cols))) / float(cols.sum()))
     return weights, cells
 
 
