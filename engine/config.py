@@ -95,12 +95,16 @@ class ClipConfig(Section):
     crops_per_batch: int = Field(16, ge=1, description="crops per image-encoder call (fixed, so a crop's embedding "
                                  "does not depend on its batch; the batch's last call is padded)")
     precision: Precision = Field("auto", description="bf16 autocast on CUDA ('auto'), everywhere ('bf16'), or fp32")
+    dense_resolution: Optional[int] = Field(
+        None, ge=16, le=4096, description="matching.crop_mode=dense: the long side (pixels) an image is run at, "
+        "the short side padded to whole patches; None: 2x the model's input size (448 for ViT-B-16)")
     device: Device = "auto"
 
 
 class MatchingConfig(Section):
-    crop_mode: Literal["masked", "box", "blend"] = Field(
-        "masked", description="how a mask becomes a CLIP crop (ovlabel.engine.matching.crops.CROP_MODES)")
+    crop_mode: Literal["masked", "box", "blend", "dense"] = Field(
+        "masked", description="how a mask becomes a CLIP crop (ovlabel.engine.matching.crops.CROP_MODES); dense: "
+        "no crops, one image forward per image and patch features pooled per mask (ovlabel.engine.matching.dense)")
     similarity_threshold: Cosine = 0.2
     probability_threshold: Fraction = 0.3
     background_labels: tuple[NonEmptyStr, ...] = ("background", "other", "thing", "stuff")

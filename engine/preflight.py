@@ -23,10 +23,22 @@ def check_clip(cfg: ClipConfig) -> None:
     check_local_checkpoint(cfg.checkpoint, "clip.checkpoint", cfg.checkpoint_sha256)
 
 
+def check_dense(cfg: ClipConfig) -> None:
+    """``matching.crop_mode=dense``: the CLIP model's image tower is a plain ViT (its open_clip config, no weights)."""
+    import open_clip
+
+    from ovlabel.engine.matching.dense import dense_refusal
+
+    refusal = dense_refusal(cfg.model, (open_clip.get_model_config(cfg.model) or {}).get("vision_cfg", {}))
+    if refusal is not None:
+        raise refusal
+
+
 def preflight(cfg: Config) -> None:
     """Raise :class:`ConfigError` / :class:`ModelWeightsError` for anything a run would trip on: the spaCy
     model, the part lexicon, the mask generator's own check (its registry entry's), the CLIP architecture and
-    weights; a local checkpoint with a configured sha256 is hashed here, before the output folder is touched."""
+    weights (and, for crop_mode dense, a ViT image tower); a local checkpoint with a configured sha256 is
+    hashed here, before the output folder is touched."""
     check_spacy_model(cfg.captions.spacy_model)
     if cfg.matching.lexicon_parts and cfg.matching.part_lexicon is not None:
         from ovlabel.engine.vocab import load_part_lexicon
@@ -34,3 +46,5 @@ def preflight(cfg: Config) -> None:
         load_part_lexicon(cfg.matching.part_lexicon)
     cfg.masks.spec.check(cfg.masks.settings)
     check_clip(cfg.clip)
+    if cfg.matching.crop_mode == "dense":
+        check_dense(cfg.clip)

@@ -22,6 +22,7 @@ import numpy as np
 from ovlabel.engine.config import ClipConfig
 from ovlabel.engine.shipped import shipped, shipped_path
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
+from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.weights import (is_random_weights, load_state_dict, random_weights_seed, uses_bf16,
                                     verified_checkpoint)
 
@@ -260,6 +261,31 @@ class OpenClipEmbedder:
                     feats = feats + torch.nn.functional.normalize(self.model.encode_image(x.flip(-1)).float(), dim=-1)
                 out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()[:min(size, len(crops) - start)])
         return np.concatenate(out) if out else np.zeros((0, self.embed_dim), np.float32)
+
+    @property
+    def dense_resolution(self) -> int:
+        """The long side images are run at in dense mode: ``clip.dense_resolution``, else DENSE_SCALE x crop_size."""
+        from ovlabel.engine.matching.dense import DENSE_SCALE
+
+        return self.cfg.dense_resolution or DENSE_SCALE * self.crop_size
+
+    def embed_masks(self, image: np.ndarray, masks: MaskBatch) -> np.ndarray:
+        """(H, W, 3) uint8 image and its M masks -> (M, D) float32 dense region embeddings, L2-normalised:
+        one image forward (with ``clip.flip_average`` the image and its mirror in one), patch embeddings
+        pooled per mask (:mod:`ovlabel.engine.matching.dense`)."""
+        import torch
+
+        from ovlabel.engine.matching import dense
+
+        dense.check_dense_tower(self.model.visual, self.cfg.model)
+        if len(masks) == 0:
+            return np.zeros((0, self.embed_dim), np.float32)
+        frame = dense.Frame.fit(image.shape[:2], self.dense_resolution, int(self.model.visual.patch_size[0]))
+        fill = np.round(self._mean.flatten().cpu().numpy()).astype(np.uint8)
+        x = normalise_crops(torch.from_numpy(dense.canvas(image, frame, fill)[None]).to(self.device), self._mean, self._std)
+        with torch.inference_mode(), self._autocast():
+            grid = dense.grid_embeddings(self.model.visual, x, self.cfg.flip_average).cpu().numpy()
+        return dense.pool(grid, *dense.coverage(masks, frame))
 
     @property
     def embed_dim(self) -> int:

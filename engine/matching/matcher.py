@@ -15,10 +15,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ovlabel.engine.config import MatchingConfig
+from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.hierarchy import tree_of
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.matching.context import ImageContext, ImageInput, candidate_masks
 from ovlabel.engine.matching.crops import crop_image, crop_region
+from ovlabel.engine.matching.dense import DENSE_MODE, DenseEmbedder
 from ovlabel.engine.matching.embedder import RegionEmbedder
 from ovlabel.engine.matching.objects import match_objects
 from ovlabel.engine.matching.parts import Lexicon, PartLexicon, grow_objects, match_parts
@@ -67,9 +69,14 @@ class RegionMatcher:
                        kept: Sequence[MaskBatch]) -> tuple[np.ndarray, list[np.ndarray]]:
         """(K, D) scene embeddings and, per image, (M_k, D) embeddings of its kept masks' crops: the scene crops
         and all region crops of the batch go through the encoder as one stream (one embed_crops call), so only
-        its last chunk is padded."""
+        its last chunk is padded. crop_mode dense: the scene crops alone, and each image's masks pooled from
+        its patch embeddings (:meth:`DenseEmbedder.embed_masks`)."""
         size = self.embedder.crop_size
         crops = [crop_image(item.image, size) for item in items]
+        if self.cfg.crop_mode == DENSE_MODE:  # no region crops: one image forward per image (dense.py)
+            dense = _dense_embedder(self.embedder)
+            return self.embedder.embed_crops(np.stack(crops)), [dense.embed_masks(item.image, masks)
+                                                                 for item, masks in zip(items, kept)]
         crops += [crop_region(item.image, masks.decode(i), self.cfg.crop_mode, size)
                   for item, masks in zip(items, kept) for i in range(len(masks))]
         flat = self.embedder.embed_crops(np.stack(crops))
@@ -101,6 +108,13 @@ class RegionMatcher:
             objects, parts, masks = grow_objects(ctx, objects, parts, self.cfg.part_containment)
         log.debug("matched %d masks: %d objects, %d parts", len(ctx.masks), len(objects), len(parts))
         return ImageMatches(match_scene(ctx, rules), tuple(objects + parts), masks)
+
+
+def _dense_embedder(embedder: RegionEmbedder) -> DenseEmbedder:
+    if not isinstance(embedder, DenseEmbedder):
+        raise ConfigError(f"matching.crop_mode=dense needs an embedder with embed_masks(image, masks); "
+                          f"{type(embedder).__name__} has none: use OpenClipEmbedder or another crop_mode")
+    return embedder
 
 
 def label_image(embedder: RegionEmbedder, cfg: MatchingConfig, image: np.ndarray, masks: MaskBatch,

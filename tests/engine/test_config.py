@@ -65,6 +65,12 @@ def test_shipped_configs_validate(name: str) -> None:
     assert isinstance(load_run_config(config_path(name)), RunConfig)
 
 
+def test_dense_crop_mode_and_its_resolution_are_settings() -> None:
+    cfg = load_config(None, ["matching.crop_mode=dense", "clip.dense_resolution=448"])
+    assert (cfg.matching.crop_mode, cfg.clip.dense_resolution) == ("dense", 448)
+    assert load_config(None).clip.dense_resolution is None
+
+
 def test_part_area_fraction_falls_back_to_the_object_floor() -> None:
     assert MatchingConfig(min_mask_area_fraction=0.01).part_area_fraction == 0.01
     assert MatchingConfig(min_mask_area_fraction=0.01, min_part_area_fraction=0.002).part_area_fraction == 0.002
@@ -118,6 +124,7 @@ REFUSED = [
     ("masks.superpixel.scale_factors=[1.0, 0]", "masks.superpixel.scale_factors.1"),
     ("masks.superpixel.seed=-1", "masks.superpixel.seed"),
     ("masks.precomputed.path=''", "masks.precomputed.path"),
+    ("clip.dense_resolution=8", "clip.dense_resolution"),
 ]
 
 

@@ -86,3 +86,13 @@ def test_a_wrong_sam_checkpoint_hash_or_model_type_fails_before_the_run(tmp_path
                                                      "masks.sam.checkpoint=random"])
     with pytest.raises(ConfigError, match="unknown masks.sam.model_type 'vit_nope'"):
         preflight(odd)
+
+
+def test_dense_mode_needs_a_vit_image_tower() -> None:
+    dense = ["matching.crop_mode=dense", "clip.checkpoint=random", "clip.checkpoint_sha256=null"]
+    preflight(load_run_config(config_path("demo.yaml"), dense))  # the demo CLIP is a ViT
+    cfg = load_run_config(config_path("demo.yaml"), [*dense, "clip.model=RN50"])
+    with pytest.raises(ConfigError, match="crop_mode=dense needs a ViT image tower; open_clip model 'RN50' has a ResNet"):
+        preflight(cfg)
+    preflight(load_run_config(config_path("demo.yaml"), ["clip.model=RN50", "clip.checkpoint=random",
+                                                         "clip.checkpoint_sha256=null"]))  # masked crops: any tower
