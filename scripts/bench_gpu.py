@@ -39,10 +39,12 @@ be installed: the ``ovlabel`` package is assembled from the checkout's folders w
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import importlib.util
 import json
 import logging
+import shutil
 import statistics
 import sys
 import tempfile
@@ -130,6 +132,7 @@ def ensure_ovlabel() -> None:
     except ImportError:
         pass
     shim = Path(tempfile.mkdtemp(prefix="ovlabel-shim-")) / "ovlabel"
+    atexit.register(shutil.rmtree, shim.parent, True)  # removes the links, never what they point to
     shim.mkdir()
     for folder in ("engine", "configs", "schemas", "pipelines"):
         (shim / folder).symlink_to(REPO / folder, target_is_directory=True)
