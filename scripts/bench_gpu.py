@@ -127,10 +127,13 @@ def _find_spec(name: str) -> Any:
 def ensure_ovlabel() -> None:
     """Make ``ovlabel.engine`` importable from this checkout when it is not installed (a copied repo)."""
     try:
-        importlib.import_module("ovlabel.engine")
-        return
+        engine = importlib.import_module("ovlabel.engine")
     except ImportError:
-        pass
+        engine = None
+    if engine is not None:
+        if Path(str(engine.__file__)).resolve().parent != (REPO / "engine").resolve():
+            log.warning("benchmarking the ovlabel installed at %s, not this checkout's", Path(str(engine.__file__)).parent)
+        return
     shim = Path(tempfile.mkdtemp(prefix="ovlabel-shim-")) / "ovlabel"
     atexit.register(shutil.rmtree, shim.parent, True)  # removes the links, never what they point to
     shim.mkdir()
@@ -195,10 +198,9 @@ def scene_parses(scene: Any) -> tuple[Any, ...]:
 
 
 def make_scenes(count: int, size: int, seed: int) -> list[Scene]:
-    from ovlabel.engine.demo import generate_scene
-
     import numpy as np
 
+    from ovlabel.engine.demo import generate_scene
     from ovlabel.engine.masks.data import MaskBatch
 
     scenes = [generate_scene(seed + i, size) for i in range(count)]
@@ -506,8 +508,8 @@ def report(result: dict[str, Any]) -> str:
         f"device {env['device']} ({env['gpu_name'] or env['cpu']}), torch {env['torch_version']}, cuda {env['cuda_version']}",
         (f"SAM {s['sam_model']} ({s['sam']['precision']}, attention {s['sam']['attention']}), {s['points']}x{s['points']} "
          f"points, + CLIP {s['clip_model']} masked crops; {s['images']} demo scenes of {s['size']} px, batch {s['batch']}"),
-        f"images/s end to end: {_f(result['images_per_s'], 4)}  (pass {_f(result['seconds_per_pass']['median'])} s, "
-        f"median of {len(result['seconds_per_pass']['runs'])})",
+        (f"images/s end to end: {_f(result['images_per_s'], 4)}  (pass {_f(result['seconds_per_pass']['median'])} s, "
+         f"median of {len(result['seconds_per_pass']['runs'])})"),
         ("stages (s per pass): masks: encoder {mask_encoder:.3f} / decoder+postprocess {mask_decoder_postprocess:.3f}; "
          "matching: crops {match_crops:.3f} / CLIP image encoder {match_clip_image_encoder:.3f} / CLIP text encoder "
          "{match_clip_text_encoder:.3f} / rules {match_rules:.3f}").format(**st),
