@@ -230,13 +230,28 @@ class OpenClipEmbedder:
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_lock = threading.Lock()  # Beam may share one embedder between threads
         self.bf16 = uses_bf16(cfg.precision, device)
+        self._dtype = next(self.model.parameters()).dtype  # bf16 when build_embedder cast the weights (CPU)
         self.work = EncoderWork()
 
     def _autocast(self) -> Any:
+        """bf16 autocast on CUDA; on a CPU, bf16 means bf16 weights (autocast there is slower than fp32)."""
         import torch
 
-        kind = "cuda" if self.device.startswith("cuda") else "cpu"
-        return torch.autocast(kind, dtype=torch.bfloat16, enabled=self.bf16)
+        on_cuda = self.device.startswith("cuda")
+        return torch.autocast("cuda" if on_cuda else "cpu", dtype=torch.bfloat16, enabled=self.bf16 and on_cuda)
+
+    @property
+    def precision(self) -> str:
+        """What the image and text encoders compute in: 'bf16-autocast' (CUDA), 'bf16-weights' or 'fp32'."""
+        if self.bf16 and self.device.startswith("cuda"):
+            return "bf16-autocast"
+        return "fp32" if str(self._dtype) == "torch.float32" else "bf16-weights"
+
+    def _pixels(self, crops: np.ndarray) -> Any:
+        """(N, S, S, 3) uint8 -> (N, 3, S, S) normalised, in the weights' dtype, on the device."""
+        import torch
+
+        return normalise_crops(torch.from_numpy(crops).to(self.device), self._mean, self._std).to(self._dtype)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N, D) float32, L2-normalised.
@@ -255,7 +270,7 @@ class OpenClipEmbedder:
             for start in range(0, len(crops), size):
                 chunk = _padded(crops[start:start + size], size)
                 self.work.add(min(size, len(crops) - start), size, 2 if self.cfg.flip_average else 1)
-                x = normalise_crops(torch.from_numpy(chunk).to(self.device), self._mean, self._std)
+                x = self._pixels(chunk)
                 feats = torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1)
                 if self.cfg.flip_average:
                     feats = feats + torch.nn.functional.normalize(self.model.encode_image(x.flip(-1)).float(), dim=-1)
@@ -282,7 +297,7 @@ class OpenClipEmbedder:
             return np.zeros((0, self.embed_dim), np.float32)
         frame = dense.Frame.fit(image.shape[:2], self.dense_resolution, int(self.model.visual.patch_size[0]))
         fill = np.round(self._mean.flatten().cpu().numpy()).astype(np.uint8)
-        x = normalise_crops(torch.from_numpy(dense.canvas(image, frame, fill)[None]).to(self.device), self._mean, self._std)
+        x = self._pixels(dense.canvas(image, frame, fill)[None])
         with torch.inference_mode(), self._autocast():
             grid = dense.grid_embeddings(self.model.visual, x, self.cfg.flip_average).cpu().numpy()
         return dense.pool(grid, *dense.coverage(masks, frame))
@@ -327,12 +342,16 @@ class OpenClipEmbedder:
 
     def describe(self) -> dict[str, object]:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
-                "precision": "bf16-autocast" if self.bf16 else "fp32",
+                "precision": self.precision,
                 "checkpoint_sha256": self.checkpoint_sha256,
                 "templates": len(self.cfg.templates), "random_weights": is_random_weights(self.cfg.checkpoint)}
 
 
 def build_embedder(cfg: ClipConfig, device: str = "cpu") -> OpenClipEmbedder:
     """The configured open_clip model (:func:`build_clip_model`) and its embedder, built together."""
+    import torch
+
     model, tokenizer, sha = build_clip_model(cfg, device)
+    if uses_bf16(cfg.precision, device) and not device.startswith("cuda"):
+        model = model.to(torch.bfloat16)  # a CPU runs bf16 weights about 3x faster than fp32 (ViT-B/16 crops)
     return OpenClipEmbedder(model, tokenizer, cfg, device, sha)

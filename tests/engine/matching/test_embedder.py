@@ -121,10 +121,15 @@ def test_a_crops_embedding_does_not_depend_on_its_chunk_mates(tiny_clip: clip_mo
     np.testing.assert_array_equal(together[1:2], embedder.embed_crops(crops[1:2]))
 
 
-def test_bf16_precision_runs_under_autocast_on_cpu(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+def test_bf16_precision_on_a_cpu_runs_bf16_weights(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    import torch
+
     crops = np.stack([noise_image(k, (64, 64)) for k in range(3)])
-    bf16 = _with(tiny_clip, precision="bf16")
-    assert bf16.bf16 and not tiny_clip.bf16 and bf16.describe()["precision"] == "bf16-autocast"
+    bf16 = clip_module.build_embedder(tiny_clip.cfg.model_copy(update={"precision": "bf16"}), "cpu")
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16 and not tiny_clip.bf16
+    assert (bf16.describe()["precision"], tiny_clip.describe()["precision"]) == ("bf16-weights", "fp32")
     fast, exact = bf16.embed_crops(crops), tiny_clip.embed_crops(crops)
-    assert not np.array_equal(fast, exact)  # really another arithmetic
-    assert float((fast * exact).sum(axis=1).min()) > 0.99
+    assert fast.dtype == np.float32 and not np.array_equal(fast, exact)  # really another arithmetic
+    assert float((fast * exact).sum(axis=1).min()) > 0.98
+    labels = bf16.embed_labels(["dog", "cat"])
+    assert float((labels * tiny_clip.embed_labels(["dog", "cat"])).sum(axis=1).min()) > 0.98
