@@ -208,3 +208,19 @@ def grid_embeddings(visual: Any, pixels: torch.Tensor, flip_average: bool = Fals
     if flip_average:
         grid = torch.nn.functional.normalize(grid[:1] + grid[1:].flip(2), dim=-1)
     return grid[0]
+
+
+def embed_masks(embedder: Any, image: np.ndarray, masks: MaskBatch) -> np.ndarray:
+    """(H, W, 3) uint8 image and its M masks -> (M, D) float32 region embeddings through an
+    :class:`~ovlabel.engine.matching.embedder.OpenClipEmbedder`'s ViT: one image forward, patches pooled per mask."""
+    import torch
+
+    check_dense_tower(embedder.model.visual, embedder.cfg.model)
+    if len(masks) == 0:
+        return np.zeros((0, embedder.embed_dim), np.float32)
+    frame = Frame.fit(image.shape[:2], embedder.dense_resolution, int(embedder.model.visual.patch_size[0]))
+    fill = np.round(embedder._mean.flatten().cpu().numpy()).astype(np.uint8)
+    x = embedder._pixels(canvas(image, frame, fill)[None])
+    with torch.inference_mode(), embedder._autocast():
+        grid = grid_embeddings(embedder.model.visual, x, embedder.cfg.flip_average).cpu().numpy()
+    return pool(grid, *coverage(masks, frame))

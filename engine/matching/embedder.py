@@ -206,6 +206,13 @@ class EncoderWork:
         return 0.0 if self.rows == 0 else self.padding / self.rows
 
 
+def precision_name(bf16: bool, device: str, weights_dtype: Any) -> str:
+    """What an encoder computes in: 'bf16-autocast' (CUDA), 'bf16-weights' (a CPU) or 'fp32'."""
+    if bf16 and device.startswith("cuda"):
+        return "bf16-autocast"
+    return "fp32" if str(weights_dtype) == "torch.float32" else "bf16-weights"
+
+
 def _padded(chunk: np.ndarray, size: int) -> np.ndarray:
     """``chunk`` (n <= size rows) padded with zeros to exactly ``size`` rows."""
     if len(chunk) == size:
@@ -239,13 +246,6 @@ class OpenClipEmbedder:
 
         on_cuda = self.device.startswith("cuda")
         return torch.autocast("cuda" if on_cuda else "cpu", dtype=torch.bfloat16, enabled=self.bf16 and on_cuda)
-
-    @property
-    def precision(self) -> str:
-        """What the image and text encoders compute in: 'bf16-autocast' (CUDA), 'bf16-weights' or 'fp32'."""
-        if self.bf16 and self.device.startswith("cuda"):
-            return "bf16-autocast"
-        return "fp32" if str(self._dtype) == "torch.float32" else "bf16-weights"
 
     def _pixels(self, crops: np.ndarray) -> Any:
         """(N, S, S, 3) uint8 -> (N, 3, S, S) normalised, in the weights' dtype, on the device."""
@@ -288,19 +288,9 @@ class OpenClipEmbedder:
         """(H, W, 3) uint8 image and its M masks -> (M, D) float32 dense region embeddings, L2-normalised:
         one image forward (with ``clip.flip_average`` the image and its mirror in one), patch embeddings
         pooled per mask (:mod:`ovlabel.engine.matching.dense`)."""
-        import torch
-
         from ovlabel.engine.matching import dense
 
-        dense.check_dense_tower(self.model.visual, self.cfg.model)
-        if len(masks) == 0:
-            return np.zeros((0, self.embed_dim), np.float32)
-        frame = dense.Frame.fit(image.shape[:2], self.dense_resolution, int(self.model.visual.patch_size[0]))
-        fill = np.round(self._mean.flatten().cpu().numpy()).astype(np.uint8)
-        x = self._pixels(dense.canvas(image, frame, fill)[None])
-        with torch.inference_mode(), self._autocast():
-            grid = dense.grid_embeddings(self.model.visual, x, self.cfg.flip_average).cpu().numpy()
-        return dense.pool(grid, *dense.coverage(masks, frame))
+        return dense.embed_masks(self, image, masks)
 
     @property
     def embed_dim(self) -> int:
@@ -342,7 +332,7 @@ class OpenClipEmbedder:
 
     def describe(self) -> dict[str, object]:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
-                "precision": self.precision,
+                "precision": precision_name(self.bf16, self.device, self._dtype),
                 "checkpoint_sha256": self.checkpoint_sha256,
                 "templates": len(self.cfg.templates), "random_weights": is_random_weights(self.cfg.checkpoint)}
 
