@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ovlabel.engine.benchmark import reference_labels, same_segments
-from ovlabel.engine.layout import LABELS, RUN_INFO, open_location, read_rows, shards_in
+from ovlabel.engine.layout import LABELS, RUN_INFO
 from ovlabel.engine.manifest import base_dir_of, read_rows as manifest_rows, to_record
 from ovlabel.engine.errors import InputError
 from ovlabel.pipelines.options import RunConfig
+from ovlabel.pipelines.output import OutputDir
 from ovlabel.pipelines.stages import GENERATE_MASKS, MATCH_REGIONS
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,7 @@ def _pipeline_once(cfg: RunConfig, manifest: str, folder: Path, beam_args: Seque
 
 
 def _labels_of(output: str) -> dict[str, list[dict[str, Any]]]:
-    fs, path = open_location(output)
-    return {r["image_id"]: r["segments"] for r in read_rows(fs, shards_in(fs, f"{path}/{LABELS}"), ["image_id", "segments"])}
+    return {r["image_id"]: r["segments"] for r in OutputDir(output).read_columns(LABELS, ["image_id", "segments"])}
 
 
 def _median(runs: Sequence[dict[str, Any]], key: str) -> Optional[float]:

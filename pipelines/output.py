@@ -55,6 +55,12 @@ class OutputDir:
         if self.exists(*parts):
             self.fs.rm(self.fs_path(*parts), recursive=True)
 
+    def remove_run(self, folder: str, run_id: str) -> None:
+        """Remove ``folder/run_id``, and ``folder`` too once nothing else is left in it."""
+        self.remove(folder, run_id)
+        if self.exists(folder) and not self.existing_entries(folder):
+            self.remove(folder)
+
     def move(self, src: tuple[str, ...], dst: tuple[str, ...]) -> None:
         self.fs.makedirs(posixpath.dirname(self.fs_path(*dst)), exist_ok=True)
         self.fs.mv(self.fs_path(*src), self.fs_path(*dst), recursive=True)

@@ -104,9 +104,7 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
         result = p.run()
         result.wait_until_finish()
         drop_duplicate_rows(out, *plan.under)
-        out.remove(STAGING, run_id)
-        if out.exists(STAGING) and not out.existing_entries(STAGING):
-            out.remove(STAGING)
+        out.remove_run(STAGING, run_id)
         metrics = _metrics(result)
         summary = replace(account(out, manifest, time.time() - started, *plan.under), stages=stage_counts(metrics))
         runs = (out.marker(*plan.under) or {}).get("runs", [])

@@ -171,6 +171,4 @@ def _roll_forward(out: OutputDir, run_id: str) -> None:
             out.move((*new, name), (name,))
     out.remove(SWAP)
     for name in (REPLACED, NEXT):
-        out.remove(name, run_id)
-        if out.exists(name) and not out.existing_entries(name):
-            out.remove(name)
+        out.remove_run(name, run_id)

@@ -108,6 +108,11 @@ class DoneRows:
     def keys(self) -> frozenset[tuple[int, str]]:
         return read_row_keys(self.root, self.files)
 
+    @staticmethod
+    def keys_of(done: Optional["DoneRows"]) -> frozenset[tuple[int, str]]:
+        """The row keys a stage skips: none on a fresh run."""
+        return done.keys() if done is not None else frozenset()
+
 
 class _ValidateRow(beam.DoFn):
     """Manifest row -> InputRecord. On a resumed run, a done row that fails validation is skipped; a done row
@@ -120,7 +125,7 @@ class _ValidateRow(beam.DoFn):
         self._done: frozenset[tuple[int, str]] = frozenset()
 
     def setup(self) -> None:
-        self._done = self.done.keys() if self.done is not None else frozenset()
+        self._done = DoneRows.keys_of(self.done)
 
     def process(self, row: RawRow) -> Iterator[InputRecord]:
         if row.key in self._done:
@@ -152,7 +157,7 @@ class _FirstOfEachId(beam.DoFn):
         self._done: frozenset[tuple[int, str]] = frozenset()
 
     def setup(self) -> None:
-        self._done = self.done.keys() if self.done is not None else frozenset()
+        self._done = DoneRows.keys_of(self.done)
 
     def process(self, item: tuple[str, Any]) -> Iterator[Any]:
         image_id, records = item
