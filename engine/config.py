@@ -92,8 +92,10 @@ class ClipConfig(Section):
     model_config_file: Optional[NonEmptyStr] = None  # a custom open_clip architecture (JSON)
     flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
     templates: tuple[Template, ...] = Field(OVSEG_TEMPLATES, min_length=1)
-    crops_per_batch: int = Field(16, ge=1, description="crops per image-encoder call (fixed, so a crop's embedding "
-                                 "does not depend on its batch; the batch's last call is padded)")
+    crops_per_batch: Optional[int] = Field(
+        None, ge=1, description="crops per image-encoder call (fixed, so a crop's embedding does not depend on its "
+        "batch; the batch's last call is padded); None: 4 on a CPU (a ViT-B/16 crop costs the same alone as in 4, "
+        "more per crop in 8 or 16), 64 on CUDA")
     precision: Precision = Field("auto", description="bf16 autocast on CUDA ('auto'), everywhere ('bf16'), or fp32")
     dense_resolution: Optional[int] = Field(
         None, ge=16, le=4096, description="matching.crop_mode=dense: the long side (pixels) an image is run at, "

@@ -193,6 +193,14 @@ def uses_bf16(precision: str, device: str) -> bool:
     return precision == "bf16" or (precision == "auto" and device.startswith("cuda"))
 
 
+def set_torch_threads(threads: Optional[int]) -> None:
+    """Use ``threads`` intra-op threads in this process (None: leave torch's default)."""
+    import torch
+
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 def pick_device(requested: str = "auto") -> str:
     import torch
 

@@ -60,6 +60,7 @@ class _BundleHandler(ModelHandler[ImageBundle, Result, Any]):
         self.stage = stage
         self._max_batch_size = options.images_per_batch
         self._on_gpu = accelerated and (options.accelerator is not None or device.startswith("cuda"))
+        self._threads = options.torch_threads
 
     def batch_elements_kwargs(self) -> dict[str, Any]:
         return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
@@ -95,8 +96,9 @@ class MaskModelHandler(_BundleHandler):
         self._settings = cfg.settings
 
     def load_model(self) -> Any:
-        from ovlabel.engine.weights import pick_device
+        from ovlabel.engine.weights import pick_device, set_torch_threads
 
+        set_torch_threads(self._threads)
         return self._spec.build(self._settings, pick_device(self._device))
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
@@ -123,8 +125,9 @@ class MatchModelHandler(_BundleHandler):
     def load_model(self) -> Any:
         from ovlabel.engine.matching import build_embedder
         from ovlabel.engine.matching import RegionMatcher
-        from ovlabel.engine.weights import pick_device
+        from ovlabel.engine.weights import pick_device, set_torch_threads
 
+        set_torch_threads(self._threads)
         embedder = build_embedder(self._clip, pick_device(self._clip.device))
         return RegionMatcher(embedder, self._matching)
 

@@ -22,7 +22,7 @@ from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import reruns, stages
 from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
 from ovlabel.pipelines.lock import OutputLock
-from ovlabel.pipelines.options import RunConfig
+from ovlabel.pipelines.options import RunConfig, deployment
 from ovlabel.pipelines.output import OutputDir
 from ovlabel.pipelines.provenance import config_sha256, labelling_config, provenance_row, run_metadata
 from ovlabel.pipelines.stages import FLOWS, STAGES, DoneRows, ShardTarget
@@ -91,7 +91,8 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
     """
     check_exists(manifest)
     preflight(cfg)
-    options = PipelineOptions(list(beam_args) or ["--runner=DirectRunner"])
+    cfg, args = deployment(cfg, beam_args)
+    options = PipelineOptions(args)
     out = OutputDir(output)
     run_id = run_id or new_run_id()
     mode = "overwrite" if overwrite else "resume" if resume else "fresh"
@@ -109,7 +110,7 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
         summary = replace(account(out, manifest, time.time() - started, *plan.under), stages=stage_counts(metrics))
         runs = (out.marker(*plan.under) or {}).get("runs", [])
         fault_point("before-run-info")
-        out.write_json(RUN_INFO, run_metadata(cfg, manifest, run_id, summary, metrics, beam_args, runs), *plan.under)
+        out.write_json(RUN_INFO, run_metadata(cfg, manifest, run_id, summary, metrics, args, runs), *plan.under)
         if plan.under:
             reruns.swap_in(out, run_id)
     return summary

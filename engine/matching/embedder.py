@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
+CPU_CROPS_PER_CALL, CUDA_CROPS_PER_CALL = 4, 64  # clip.crops_per_batch's defaults (bench figures in README)
 LABELS_PER_CALL = 16  # labels per text-encoder call (fixed, padded: batch-independent results)
 TEXT_CACHE_SIZE = 8192  # labels whose prompt-ensemble embedding an embedder keeps (LRU)
 # OpenAI CLIP's pixel mean and std (RGB, in [0, 1]; open_clip's OPENAI_DATASET_MEAN/STD): what a model
@@ -213,6 +214,13 @@ def precision_name(bf16: bool, device: str, weights_dtype: Any) -> str:
     return "fp32" if str(weights_dtype) == "torch.float32" else "bf16-weights"
 
 
+def crops_per_call(cfg: ClipConfig, device: str) -> int:
+    """Crops per image-encoder call: ``clip.crops_per_batch``, else the device's default."""
+    if cfg.crops_per_batch is not None:
+        return cfg.crops_per_batch
+    return CUDA_CROPS_PER_CALL if device.startswith("cuda") else CPU_CROPS_PER_CALL
+
+
 def _padded(chunk: np.ndarray, size: int) -> np.ndarray:
     """``chunk`` (n <= size rows) padded with zeros to exactly ``size`` rows."""
     if len(chunk) == size:
@@ -239,6 +247,7 @@ class OpenClipEmbedder:
         self.bf16 = uses_bf16(cfg.precision, device)
         self._dtype = next(self.model.parameters()).dtype  # bf16 when build_embedder cast the weights (CPU)
         self.work = EncoderWork()
+        self.crops_per_call = crops_per_call(cfg, device)
 
     def _autocast(self) -> Any:
         """bf16 autocast on CUDA; on a CPU, bf16 means bf16 weights (autocast there is slower than fp32)."""
@@ -256,7 +265,7 @@ class OpenClipEmbedder:
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N, D) float32, L2-normalised.
 
-        Crops go through the model in chunks of exactly ``clip.crops_per_batch`` (the last one padded),
+        Crops go through the model in chunks of exactly :func:`crops_per_call` (the last one padded),
         so a crop's embedding does not depend on which other crops share its batch: the same
         image gives the same labels whatever Beam batched it with. With ``clip.flip_average`` a
         crop's embedding is the normalised mean of its own and its mirror image's (test-time
@@ -264,7 +273,7 @@ class OpenClipEmbedder:
         """
         import torch
 
-        size = self.cfg.crops_per_batch
+        size = self.crops_per_call
         out = []
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(crops), size):
@@ -334,7 +343,7 @@ class OpenClipEmbedder:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
                 "precision": precision_name(self.bf16, self.device, self._dtype),
                 "checkpoint_sha256": self.checkpoint_sha256,
-                "templates": len(self.cfg.templates), "random_weights": is_random_weights(self.cfg.checkpoint)}
+                "templates": len(self.cfg.templates), "crops_per_call": self.crops_per_call, "random_weights": is_random_weights(self.cfg.checkpoint)}
 
 
 def build_embedder(cfg: ClipConfig, device: str = "cpu") -> OpenClipEmbedder:
