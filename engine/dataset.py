@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from ovlabel.engine import rle as rle_utils
+from ovlabel.engine.errors import LabelsError
 from ovlabel.engine.labelset import (
     LEVEL_CODES,
     ClassIndex,
@@ -70,6 +71,9 @@ class _Reader:
 
     def __init__(self, source: str | LabelRun, levels: Sequence[str], transform: Optional[Transform],
                  classes: Optional[ClassIndex]) -> None:
+        unknown = sorted(set(levels) - set(LEVEL_CODES))
+        if unknown or not levels:
+            raise LabelsError(f"levels {list(levels)}: use some of {', '.join(LEVEL_CODES)}")
         self.run = source if isinstance(source, LabelRun) else open_run(source)
         self.classes = classes or self.run.classes()
         self.levels = tuple(levels)

@@ -73,13 +73,14 @@ def _stat(value: float) -> Optional[float]:
     return None if value < 0 else float(value)
 
 
-def _per_category(evaluation: COCOeval, names: Mapping[Any, str]) -> dict[str, Optional[float]]:
+def _per_category(evaluation: COCOeval, names: Mapping[Any, str]) -> dict[str, float]:
     precision = evaluation.eval["precision"][:, :, :, 0, -1]  # (iou, recall, category) at all areas, maxDets 100
     out = {}
     for k, cat in enumerate(evaluation.params.catIds):
         values = precision[:, :, k]
         values = values[values > -1]
-        out[names.get(cat, str(cat))] = float(values.mean()) if values.size else None
+        if values.size:  # categories with no GT instance at this level are left out
+            out[names.get(cat, str(cat))] = float(values.mean())
     return out
 
 

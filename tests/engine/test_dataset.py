@@ -123,6 +123,8 @@ def test_collate_keeps_images_of_different_sizes_as_a_list(run_v3: Path) -> None
 
 
 def test_bad_input_is_named(tmp_path: Path) -> None:
+    with pytest.raises(LabelsError, match="levels \\['objects'\\]: use some of scene, object, part"):
+        LabelsDataset(str(tmp_path), levels=("objects",))
     (tmp_path / "empty" / "labels").mkdir(parents=True)
     with pytest.raises(LabelsError, match="no labels shards"):
         LabelsDataset(str(tmp_path / "empty"))
