@@ -32,3 +32,8 @@ class ModelWeightsError(OvlabelError):
 
 class OutputError(OvlabelError):
     """The output folder cannot be written as asked (not empty, outside the output root...)."""
+
+
+class LabelsError(OvlabelError):
+    """A run's labels cannot be read back as asked (no shards, a shard of another schema version, an image that is
+    gone): the message names the file."""

@@ -4,6 +4,8 @@
 
 Arguments of the form ``key=value`` override config keys; anything starting with ``--`` that
 ovlabel does not know passes through to Beam (``--runner=PortableRunner``, ``--job_endpoint=...``).
+``ovlabel eval``, ``ovlabel export coco RUN OUT.json`` and ``ovlabel preview RUN --out DIR`` read a run's labels
+back (:mod:`ovlabel.engine.evaluation`, :mod:`ovlabel.engine.coco_export`, :mod:`ovlabel.engine.gallery`).
 Expected failures (bad config, missing manifest, non-empty output) exit 2 with one line; Ctrl-C
 (SIGINT) exits 130 with one line.
 """
@@ -55,8 +57,28 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--gt", required=True, help="COCO instances JSON (optional parent_id/level per annotation, scene per image)")
     ev.add_argument("--iou", type=float, default=0.5, help="mask IoU for a true positive (default 0.5)")
     ev.add_argument("--json", dest="json_out", help="also write the report as JSON here")
+    ev.add_argument("--only-labelled", action="store_true",
+                    help="score only the GT images the run labelled (a run over a subset of them)")
     ev.add_argument("-v", "--verbose", action="store_true")
+    _add_reading_commands(sub)
     return parser
+
+
+def _add_reading_commands(sub: Any) -> None:
+    """``ovlabel export`` and ``ovlabel preview``: what reads a run's labels back."""
+    export = sub.add_parser("export", help="write a run's labels in another format")
+    export.add_argument("format", choices=["coco"], help="coco: one COCO instances JSON (RLE masks)")
+    export.add_argument("labels", metavar="RUN", help="a run's output folder (or its labels/ folder, or one shard)")
+    export.add_argument("out", metavar="OUT.json", help="the file to write (local path or fsspec URI)")
+    export.add_argument("--levels", default="object,part", help="levels to export (default object,part; or scene)")
+    export.add_argument("--no-image-check", dest="check_images", action="store_false",
+                        help="export even when image files the labels point at are gone")
+    export.add_argument("-v", "--verbose", action="store_true")
+    preview = sub.add_parser("preview", help="PNG overlays and an HTML gallery of a run's labels")
+    preview.add_argument("labels", metavar="RUN", help="a run's output folder (or its labels/ folder, or one shard)")
+    preview.add_argument("--out", required=True, help="folder for index.html and overlays/ (local)")
+    preview.add_argument("--limit", type=int, default=None, help="only the first N images (default: all)")
+    preview.add_argument("-v", "--verbose", action="store_true")
 
 
 def split_extra(extra: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -97,7 +119,8 @@ def _cmd_eval(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
     if extra:
         raise OvlabelError(f"unknown arguments for eval: {' '.join(extra)}")
-    report = evaluate(args.labels, args.gt, iou_threshold=args.iou, synonyms={**COMMON_SYNONYMS, **DEMO_SYNONYMS})
+    report = evaluate(args.labels, args.gt, iou_threshold=args.iou, synonyms={**COMMON_SYNONYMS, **DEMO_SYNONYMS},
+                      only_labelled=args.only_labelled)
     sys.stdout.write(format_report(report) + "\n")
     if args.json_out:
         with open(args.json_out, "w") as fh:
@@ -123,7 +146,29 @@ def _cmd_bench(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "bench": _cmd_bench}
+def _cmd_export(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.coco_export import export_coco
+    from ovlabel.engine.labelset import level_list
+
+    if extra:
+        raise OvlabelError(f"unknown arguments for export: {' '.join(extra)}")
+    done = export_coco(args.labels, args.out, level_list(args.levels), require_images=args.check_images)
+    sys.stdout.write(f"ovlabel: {done['images']} images, {done['annotations']} annotations, "
+                     f"{done['categories']} categories -> {done['out']}\n")
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.gallery import write_preview
+
+    if extra:
+        raise OvlabelError(f"unknown arguments for preview: {' '.join(extra)}")
+    done = write_preview(args.labels, args.out, args.limit)
+    sys.stdout.write(f"ovlabel: {done['images']} images, {done['classes']} classes -> {done['index']}\n")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "bench": _cmd_bench, "export": _cmd_export, "preview": _cmd_preview}
 
 
 class _Interrupts:

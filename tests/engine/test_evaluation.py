@@ -23,6 +23,7 @@ from ovlabel.engine.evaluation import (
     plural,
 )
 from ovlabel.engine.demo.world import DEMO_SYNONYMS
+from ovlabel.engine.errors import LabelsError
 from ovlabel.pipelines.cli import main
 from ovlabel.schemas import LABELS_SCHEMA
 
@@ -110,7 +111,8 @@ def test_part_level_and_threshold(report: dict[str, Any]) -> None:
 
 def test_scene_accuracy_and_images(report: dict[str, Any]) -> None:
     assert report["scene"]["accuracy"] == pytest.approx(2 / 3)  # street ok, sky -> night sky ok, missing kitchen
-    assert report["images"] == {"gt": 3, "labelled": 2, "missing": 1, "unmatched_rows": 1}
+    assert report["images"] == {"gt": 3, "labelled": 2, "missing": 1, "unmatched_rows": 1, "scored": 3,
+                                "only_labelled": False}
     assert report["unmapped_labels"] == {"dog": 1, "arm": 1}
 
 
@@ -178,8 +180,41 @@ def test_errors_are_readable(tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="cannot be read as COCO JSON"):
         evaluate(str(tmp_path), str(tmp_path / "gt.json"))
     gt = write_run(tmp_path / "run")
-    with pytest.raises(EvaluationError, match="no labels shards"):
+    with pytest.raises(LabelsError, match="no labels shards"):
         evaluate(str(tmp_path / "run" / "errors"), str(gt))
     with pytest.raises(EvaluationError, match="--iou"):
         evaluate(str(tmp_path / "run"), str(gt), iou_threshold=0.0)
     assert main(["eval", "--labels", str(tmp_path / "run"), "--gt", str(tmp_path / "nope.json")]) == 2
+
+
+def test_only_labelled_scores_the_images_the_run_labelled() -> None:
+    full = evaluate_rows(rows(), parse_ground_truth(coco()), 0.5, SYNONYMS, coco=coco())
+    subset = evaluate_rows(rows(), parse_ground_truth(coco()), 0.5, SYNONYMS, coco=coco(), only_labelled=True)
+    # image 3 (a cup) has no labels row: a miss of the whole run, not scored for a subset run
+    assert full["levels"]["object"]["per_category"]["cup"]["fn"] == 1 and full["levels"]["object"]["recall"] == 0.5
+    assert "cup" not in subset["levels"]["object"]["per_category"]
+    assert subset["levels"]["object"]["recall"] == pytest.approx(2 / 3)
+    assert subset["images"]["scored"] == 2 and subset["scene"]["images"] == 2
+    assert subset["mask_ap"]["object"]["AP"] > full["mask_ap"]["object"]["AP"]
+    assert "scoring only the 2 labelled" in format_report(subset)
+
+
+def test_cli_reports_mask_ap_and_takes_only_labelled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gt = write_run(tmp_path / "run")
+    out = tmp_path / "report.json"
+    assert main(["eval", "--labels", str(tmp_path / "run"), "--gt", str(gt), "--only-labelled", "--json",
+                 str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "COCO mask AP" in text and "object  COCO mask AP" in text and "part    COCO mask AP" in text
+    report = json.loads(out.read_text())
+    assert report["images"]["only_labelled"] is True and report["mask_ap"]["part"]["AP50"] == pytest.approx(1.0)
+
+
+def test_eval_refuses_a_shard_of_another_schema_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gt = write_run(tmp_path / "run")
+    table = pq.read_table(tmp_path / "run" / "labels" / "part-0.parquet")
+    old = table.replace_schema_metadata({b"ovlabel.schema_version": b"1", b"ovlabel.kind": b"labels"})
+    pq.write_table(old, tmp_path / "run" / "labels" / "part-1.parquet")
+    assert main(["eval", "--labels", str(tmp_path / "run"), "--gt", str(gt)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "part-1.parquet' has schema version '1'" in err

@@ -111,3 +111,60 @@ def test_ctrl_c_exits_130_with_one_line_and_resume_finishes(tmp_path: Path, scen
     code = main(["run", "--config", str(config_path("tiny.yaml")), "--input", manifest, "--output", str(out),
                  "--resume"])
     assert code == 0 and len(list((out / "labels").glob("*.parquet"))) > 0
+
+
+# --- the commands that read a run back: export, preview, eval ---------------------------------------------------
+
+
+def _labels_run(tmp_path: Path) -> Path:
+    from tests.engine.label_runs import write_labels_run
+
+    return write_labels_run(tmp_path, "2")
+
+
+def test_export_and_preview_write_what_they_say(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    run = _labels_run(tmp_path)
+    assert main(["export", "coco", str(run), str(tmp_path / "coco.json"), "--levels", "part"]) == 0
+    assert "5 images, 3 annotations" in capsys.readouterr().out
+    assert {a["level"] for a in json.loads((tmp_path / "coco.json").read_text())["annotations"]} == {"part"}
+    assert main(["preview", str(run), "--out", str(tmp_path / "preview"), "--limit", "3"]) == 0
+    assert "3 images" in capsys.readouterr().out and (tmp_path / "preview" / "index.html").is_file()
+
+
+def _break(run: Path, how: str) -> str:
+    """Spoil a run: 'empty' (no shards), 'version' (a shard of version 1), 'image' (an image file gone); returns
+    the file an error must name."""
+    import pyarrow.parquet as pq
+
+    shard = run / "labels" / "part-00000.parquet"
+    if how == "empty":
+        shard.unlink()
+        return str(run)
+    if how == "version":
+        table = pq.read_table(shard)
+        pq.write_table(table.replace_schema_metadata({b"ovlabel.schema_version": b"1", b"ovlabel.kind": b"labels"}),
+                       run / "labels" / "old.parquet")
+        return str(run / "labels" / "old.parquet")
+    gone = run.parent / "images" / "img3.png"
+    gone.unlink()
+    return str(gone)
+
+
+@pytest.mark.parametrize("how", ["empty", "version", "image"])
+@pytest.mark.parametrize("command", ["export", "preview", "eval"])
+def test_bad_runs_exit_2_with_one_line_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       command: str, how: str) -> None:
+    run = _labels_run(tmp_path)
+    assert main(["export", "coco", str(run), str(tmp_path / "gt.json")]) == 0
+    named = _break(run, how)
+    if command == "eval" and how == "image":  # eval reads no images: its missing file is the ground truth
+        named = str(tmp_path / "missing.json")
+    argv = {"export": ["export", "coco", str(run), str(tmp_path / "out.json")],
+            "preview": ["preview", str(run), "--out", str(tmp_path / "preview")],
+            "eval": ["eval", "--labels", str(run), "--gt", named if how == "image" else str(tmp_path / "gt.json")]}
+    code, err = _run(capsys, *argv[command])
+    assert code == 2, err
+    assert err.startswith("ovlabel: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert repr(named) in err or named in err

@@ -132,3 +132,28 @@ def test_masks_are_real_sam_output(direct_run: tuple[Path, RunSummary]) -> None:
     objects = [s for r in read_rows(out, "labels") for s in r["segments"] if s["level"] == "object"]
     assert objects, "tiny config thresholds should let some objects through"
     assert all(s["predicted_iou"] is not None and np.isfinite(s["predicted_iou"]) for s in objects)
+
+
+def test_a_real_run_reads_back_through_export_dataset_and_preview(direct_run: tuple[Path, RunSummary],
+                                                                  tmp_path: Path) -> None:
+    from pycocotools.coco import COCO
+
+    from ovlabel.engine.coco_export import export_coco
+    from ovlabel.engine.dataset import LabelsDataset
+    from ovlabel.engine.gallery import write_preview
+
+    out, _ = direct_run
+    labels = read_rows(out, "labels")
+    export_coco(str(out), str(tmp_path / "coco.json"), levels=("scene", "object", "part"))
+    coco = COCO(str(tmp_path / "coco.json"))
+    shard_masks = [s["mask"] for row in labels for s in row["segments"]]
+    assert len(coco.getAnnIds()) == len(shard_masks)
+    exported = {(coco.imgs[a["image_id"]]["image_key"], a["segment_id"]): coco.annToMask(a).astype(bool)
+                for a in coco.dataset["annotations"]}
+    for row in labels:
+        for s in row["segments"]:
+            assert (exported[row["image_id"], s["segment_id"]] == rle.decode(s["mask"])).all()
+    data = LabelsDataset(str(out), levels=("scene", "object", "part"))
+    item = data[0]
+    assert tuple(item["image"].shape[1:]) == tuple(item["masks"].shape[1:]) and len(item["masks"]) >= 1
+    assert write_preview(str(out), str(tmp_path / "preview"))["images"] == len(labels) == len(data)
