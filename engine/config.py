@@ -101,6 +101,13 @@ class ClipConfig(Section):
         None, ge=16, le=4096, description="matching.crop_mode=dense: the long side (pixels) an image is run at, "
         "the short side padded to whole patches; None: 2x the model's input size (448 for ViT-B-16)")
     device: Device = "auto"
+    known_labels: Optional[NonEmptyStr | tuple[NonEmptyStr, ...]] = Field(
+        None, description="the labels this CLIP was trained on: a YAML file (a list, or `labels:` and a list; a "
+        "relative path not found is looked up in the configs folder) or the list itself; None: any word")
+    unknown_labels: Literal["warn", "refuse"] = Field(
+        "warn", description="caption nouns outside known_labels: labelled and counted, warned about once a run "
+        "(warn); or refused (refuse): at preflight when the config's own words or the first manifest rows' "
+        "captions name one, and each later row naming one becomes a ParseCaptions error row")
 
 
 class MatchingConfig(Section):

@@ -11,6 +11,7 @@ Layout of an output folder ``DIR``::
     _staging/<run_id>/   shards are written here whole, then renamed into labels/ and errors/ as the run goes
     _next/<run_id>/      --overwrite builds the new output here; it replaces the old one only when complete
     _swap.json           present while an overwrite swaps the new output in (a killed swap is finished next time)
+    .ovlabel-probe-*     written and removed at once by preflight, proving the folder can be written
 
 A *location* of shards (what readers take) is an output folder, one of its ``labels/`` or
 ``errors/`` folders, or one shard file; local paths and fsspec URIs alike.
@@ -36,6 +37,7 @@ REPLACED = "_replaced"
 MARKER = ".ovlabel.json"
 LOCK = ".ovlabel.lock"
 RUN_INFO = "run.json"
+PROBE_PREFIX = ".ovlabel-probe-"  # preflight's probe that the folder can be written (removed at once)
 SHARD_NAME = "part"
 SHARD_SUFFIX = ".parquet"
 

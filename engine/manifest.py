@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import fsspec
 
 from ovlabel.engine.errors import InputError, ManifestError
+from ovlabel.engine.reach import backend_hint
 from ovlabel.engine.records import InputRecord, row_hash
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -112,7 +113,9 @@ def check_exists(path: str) -> None:
         fs, _, paths = fsspec.get_fs_token_paths(path)
         if not fs.exists(paths[0]):
             raise ManifestError(f"manifest {path!r} not found; check the --input path")
-    except (ValueError, ImportError) as exc:
+    except ImportError as exc:
+        raise ManifestError(f"manifest {path!r}: {backend_hint(path, exc)}") from None
+    except ValueError as exc:
         raise ManifestError(f"manifest {path!r}: unsupported location ({exc})") from None
 
 

@@ -5,6 +5,7 @@ import logging
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from ovlabel.engine import layout
 from ovlabel.engine.layout import ERRORS, KINDS, LABELS, STAGING
@@ -33,6 +34,9 @@ class RunSummary:
     stages: dict[str, dict[str, int]] = field(default_factory=dict)
     missing_rows: int = 0
     duplicate_rows: int = 0
+    # this run's caption labels outside clip.known_labels: {known, source, rows, labels: {label: rows}}; {} if none
+    unknown_labels: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # said once at the end of the run (the CLI prints them)
 
     @property
     def stages_balanced(self) -> bool:

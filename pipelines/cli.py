@@ -90,22 +90,28 @@ def split_extra(extra: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.preflight import preflight
     from ovlabel.pipelines.inputs import resolve_input
-    from ovlabel.pipelines.pipeline import run
+    from ovlabel.pipelines.output import OutputDir
 
     overrides, beam_args = split_extra(extra)
     cfg = load_run_config(args.config, overrides)
     manifest = resolve_input(cfg, args.input)
     if args.force_resume and not args.resume:
         raise OvlabelError("--force-resume goes with --resume")
+    preflight(cfg, manifest, OutputDir(args.output).root)  # before Beam is even imported: a failure takes seconds
+    from ovlabel.pipelines.pipeline import run
+
     summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume,
-                  force_resume=args.force_resume)
+                  force_resume=args.force_resume, checked=True)
     log.info("labelled %d of %d inputs, %d error rows %s", summary.labeled_rows, summary.input_rows,
              summary.error_rows, summary.errors_by_stage or "")
     sys.stdout.write(f"ovlabel: {summary.labeled_rows} labelled, {summary.error_rows} errors, "
                      f"{summary.input_rows} inputs in {summary.seconds:.1f}s\n"
                      f"  shards: {summary.output}/{LABELS}/  errors: {summary.output}/{ERRORS}/  "
                      f"run info: {summary.output}/{RUN_INFO}\n")
+    for warning in summary.warnings:
+        sys.stderr.write(f"ovlabel: warning: {warning}\n")
     if not summary.balanced:
         sys.stderr.write(f"ovlabel: accounting mismatch: {summary.missing_rows} manifest rows without a row, "
                          f"{summary.duplicate_rows} rows too many (see {RUN_INFO})\n")

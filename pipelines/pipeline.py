@@ -17,7 +17,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ovlabel.engine.faults import fault_point
 from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO, STAGING
-from ovlabel.engine.manifest import base_dir_of, check_exists
+from ovlabel.engine.known_labels import known_labels
+from ovlabel.engine.manifest import base_dir_of
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import reruns, stages
 from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
@@ -78,22 +79,35 @@ def stage_counts(metrics: dict[str, Any]) -> dict[str, dict[str, int]]:
     return {stage: flows[stage] for stage in STAGES if stage in flows}
 
 
+def unknown_labels(cfg: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The summary's ``unknown_labels`` and ``warnings``: this run's caption labels outside ``clip.known_labels``,
+    warned about once, by whoever shows the summary (the CLI's closing lines; run.json records it)."""
+    known = known_labels(cfg.clip)
+    total, counts = stages.unknown_label_counts(metrics)
+    if known is None or not total:
+        return {}
+    return {"unknown_labels": {"known": len(known.labels), "source": known.source, "rows": total, "labels": counts},
+            "warnings": (known.warning(counts, total),)}
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (), overwrite: bool = False,
-        resume: bool = False, run_id: Optional[str] = None, force_resume: bool = False) -> RunSummary:
+        resume: bool = False, run_id: Optional[str] = None, force_resume: bool = False,
+        checked: bool = False) -> RunSummary:
     """Run the pipeline to completion and write ``run.json``; returns the accounting.
 
     Shards are published as the run goes; with ``overwrite`` the new output replaces the old one only when
-    complete (:mod:`ovlabel.pipelines.reruns`). Everything checkable is checked before the folder is touched.
+    complete (:mod:`ovlabel.pipelines.reruns`). Everything checkable is checked before the folder is touched
+    (:func:`ovlabel.engine.preflight.preflight`; ``checked``: the caller has just run it, as the CLI does).
     """
-    check_exists(manifest)
-    preflight(cfg)
+    out = OutputDir(output)
+    if not checked:
+        preflight(cfg, manifest, out.root)
     cfg, args = deployment(cfg, beam_args)
     options = PipelineOptions(args)
-    out = OutputDir(output)
     run_id = run_id or new_run_id()
     mode = "overwrite" if overwrite else "resume" if resume else "fresh"
     with OutputLock(out, run_id, cfg.output.lock_stale_after_s):
@@ -107,7 +121,8 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
         drop_duplicate_rows(out, *plan.under)
         out.remove_run(STAGING, run_id)
         metrics = _metrics(result)
-        summary = replace(account(out, manifest, time.time() - started, *plan.under), stages=stage_counts(metrics))
+        summary = replace(account(out, manifest, time.time() - started, *plan.under), stages=stage_counts(metrics),
+                          **unknown_labels(cfg, metrics))
         runs = (out.marker(*plan.under) or {}).get("runs", [])
         fault_point("before-run-info")
         out.write_json(RUN_INFO, run_metadata(cfg, manifest, run_id, summary, metrics, args, runs), *plan.under)

@@ -83,8 +83,11 @@ def run_metadata(cfg: Config, manifest: str, run_id: str, summary: Any, metrics:
         "manifest": manifest,
         "config": cfg.model_dump(mode="json"),
         "beam_args": list(beam_args),
-        "counts": {k: v for k, v in dataclasses.asdict(summary).items() if k not in ("output", "seconds", "stages")},
+        "counts": {k: v for k, v in dataclasses.asdict(summary).items()
+                   if k not in ("output", "seconds", "stages", "unknown_labels", "warnings")},
         "stages": summary.stages,
+        "unknown_labels": summary.unknown_labels,
+        "warnings": list(summary.warnings),
         "accounting_ok": summary.balanced,
         "seconds": round(summary.seconds, 2),
         "metrics": metrics,

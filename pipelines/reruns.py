@@ -1,7 +1,9 @@
 """What a run does to an existing output folder: refuse it, resume it, or replace it without loss.
 
 - A fresh run needs an empty (or absent) folder and writes the marker ``.ovlabel.json`` first: the
-  config it labels with (and its hash) and the runs made into the folder.
+  config it labels with (and its hash) and the runs made into the folder. A folder holding only what a
+  failed or killed run left before publishing a row (its marker, empty shard folders, ``_staging/``) is
+  cleaned and started afresh; one holding an unfinished run's rows is refused with a pointer to ``--resume``.
 - ``--resume`` skips every manifest row the folder already has a row for, by (row_index, row_hash);
   it is refused when the config differs from the marker's (the first differing key is named;
   ``--force-resume`` mixes them, recorded in run.json and each row's provenance) or when a manifest
@@ -19,7 +21,7 @@ from typing import Any, Iterator, Optional
 
 from ovlabel.engine.errors import OutputError
 from ovlabel.engine.faults import fault_point
-from ovlabel.engine.layout import KINDS, LOCK, MARKER, NEXT, REPLACED, RUN_INFO, STAGING, SWAP
+from ovlabel.engine.layout import KINDS, LOCK, MARKER, NEXT, PROBE_PREFIX, REPLACED, RUN_INFO, STAGING, SWAP
 from ovlabel.engine.manifest import read_rows
 from ovlabel.pipelines.output import OutputDir, RowKey
 from ovlabel.schemas import SCHEMA_VERSION
@@ -27,6 +29,7 @@ from ovlabel.schemas import SCHEMA_VERSION
 log = logging.getLogger(__name__)
 MODES = ("fresh", "resume", "overwrite")
 SWAPPED = (*KINDS, RUN_INFO, MARKER)  # what an overwrite replaces; nothing else in the folder is touched
+LEFTOVERS = frozenset({MARKER, *KINDS, STAGING, NEXT, REPLACED})  # what a run that published nothing may leave
 
 
 @dataclass(frozen=True)
@@ -87,16 +90,36 @@ def _refuse_foreign(out: OutputDir, entries: list[str], mode: str) -> OutputErro
                        f"folder, or empty this one yourself")
 
 
+def _nothing_published(out: OutputDir, entries: list[str]) -> bool:
+    """Whether the folder holds only what a failed or killed run of ovlabel left before it published a row: its
+    marker, empty labels/ and errors/ folders, staging and overwrite leftovers (never run.json)."""
+    return (set(entries) <= LEFTOVERS and out.marker() is not None
+            and not any(out.existing_entries(kind) for kind in KINDS))
+
+
+def _refuse_fresh(out: OutputDir, entries: list[str]) -> OutputError:
+    shards = sum(len(out.shard_files(kind)) for kind in KINDS) if out.marker() is not None else 0
+    if shards and RUN_INFO not in entries:
+        return OutputError(f"output folder {out.root!r} holds {shards} shards of a run that did not finish; "
+                           f"rerun with --resume to finish it (or --overwrite to start again)")
+    return OutputError(f"output folder {out.root!r} is not empty ({', '.join(entries[:5])}); "
+                       f"pass --overwrite to replace it or --resume to finish it")
+
+
 def prepare(out: OutputDir, mode: str, config: dict[str, Any], config_hash: str, manifest: str, run_id: str,
             force: bool = False) -> RunPlan:
     """Get the folder ready for a run in ``mode`` (one of :data:`MODES`); raises :class:`OutputError` to refuse."""
     finish_swap(out)
-    entries = [e for e in out.existing_entries() if e != LOCK]
+    entries = [e for e in out.existing_entries() if e != LOCK and not e.startswith(PROBE_PREFIX)]
+    if entries and mode == "fresh" and _nothing_published(out, entries):
+        log.info("removing what an unfinished run left in %s (%s; it published nothing)", out.root, ", ".join(entries))
+        for name in entries:
+            out.remove(name)
+        entries = []
     if not entries:
         return _start(out, (), config, config_hash, manifest, run_id)
     if mode == "fresh":
-        raise OutputError(f"output folder {out.root!r} is not empty ({', '.join(entries[:5])}); "
-                          f"pass --overwrite to replace it or --resume to finish it")
+        raise _refuse_fresh(out, entries)
     marker = out.marker()
     if marker is None and not (mode == "overwrite" and _legacy(out)):
         raise _refuse_foreign(out, entries, mode)

@@ -14,7 +14,8 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
 from ovlabel.engine.captions import parse_record_captions
-from ovlabel.engine.errors import InputError
+from ovlabel.engine.errors import CaptionError, InputError
+from ovlabel.engine.known_labels import KnownLabels, known_labels
 from ovlabel.engine.layout import STAGING, open_location
 from ovlabel.engine.manifest import RawRow, read_rows, to_record
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
@@ -36,6 +37,9 @@ MATCH_REGIONS = "MatchRegions"
 BUILD_HIERARCHY = "BuildHierarchy"
 STAGES = (VALIDATE_ROWS, DEDUPLICATE, PARSE_CAPTIONS, LOAD_IMAGES, GENERATE_MASKS, MATCH_REGIONS, BUILD_HIERARCHY)
 FLOWS = ("in", "out", "errors", "skipped")
+UNKNOWN_LABELS = "unknown_labels"  # counter: caption labels outside clip.known_labels (one per row naming one)
+UNKNOWN_LABEL = "unknown_label:"  # counter per such label, named after it
+NAMED_UNKNOWN = 1000  # labels a worker names in counters (the total counts all)
 
 
 def _exception_text(exc_info: tuple[Any, str, list[str]]) -> tuple[str, str]:
@@ -186,11 +190,18 @@ def deduplicate(records: beam.PCollection,
 
 
 class _ParseCaptions(beam.DoFn):
-    def __init__(self, spacy_model: str, max_chars: int, batch_size: int) -> None:
+    """Captions -> parses. With ``known`` (``clip.known_labels``), caption labels outside it are counted (rows per
+    label: ``unknown_labels`` and ``unknown_label:<label>``, up to :data:`NAMED_UNKNOWN` names per worker), or make
+    the row an error row under ``clip.unknown_labels=refuse``."""
+
+    def __init__(self, spacy_model: str, max_chars: int, batch_size: int, known: Optional[KnownLabels] = None) -> None:
         self.spacy_model = spacy_model
         self.max_chars = max_chars
         self.batch_size = batch_size
+        self.known = known
+        self.unknown = beam.metrics.Metrics.counter(NAMESPACE, UNKNOWN_LABELS)
         self._parser: Any = None
+        self._named: set[str] = set()
 
     def setup(self) -> None:
         from ovlabel.engine.captions import CaptionParser
@@ -198,7 +209,16 @@ class _ParseCaptions(beam.DoFn):
         self._parser = CaptionParser(self.spacy_model, self.batch_size)
 
     def process(self, record: InputRecord) -> Iterator[ImageBundle]:
-        yield ImageBundle(record=record, parses=parse_record_captions(self._parser, record.captions, self.max_chars))
+        parses = parse_record_captions(self._parser, record.captions, self.max_chars)
+        unknown = self.known.unknown_in(parses) if self.known is not None else []
+        if unknown and self.known is not None and self.known.refuse:
+            raise CaptionError(self.known.row_refusal(unknown))
+        for label in unknown:
+            self.unknown.inc()
+            if label in self._named or len(self._named) < NAMED_UNKNOWN:
+                self._named.add(label)
+                beam.metrics.Metrics.counter(NAMESPACE, UNKNOWN_LABEL + label).inc()
+        yield ImageBundle(record=record, parses=parses)
 
 
 class _LoadImages(beam.DoFn):
@@ -214,7 +234,21 @@ class _LoadImages(beam.DoFn):
 
 def parse_captions(records: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:
     return records | _Stage(PARSE_CAPTIONS, _ParseCaptions(cfg.captions.spacy_model, cfg.captions.max_chars,
-                                                                  cfg.captions.captions_per_batch))
+                                                           cfg.captions.captions_per_batch, known_labels(cfg.clip)))
+
+
+def unknown_label_counts(metrics: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """(rows x labels outside clip.known_labels, label -> rows) from a run's counters (:class:`_ParseCaptions`)."""
+    total, named = 0, {}
+    for key, value in metrics.items():
+        if not isinstance(value, int):
+            continue
+        if key.rsplit("/", 1)[-1] == UNKNOWN_LABELS:
+            total += value
+        elif UNKNOWN_LABEL in key:
+            label = key.split(UNKNOWN_LABEL, 1)[1]
+            named[label] = named.get(label, 0) + value
+    return total, dict(sorted(named.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def load_images(bundles: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:

@@ -25,7 +25,7 @@ from ovlabel.engine.matching.embedder import RegionEmbedder
 from ovlabel.engine.matching.objects import match_objects
 from ovlabel.engine.matching.parts import Lexicon, PartLexicon, grow_objects, match_parts
 from ovlabel.engine.matching.scene import match_scene
-from ovlabel.engine.matching.slots import Rules, nouns_at_level
+from ovlabel.engine.matching.slots import Rules, caption_labels, nouns_at_level
 from ovlabel.engine.records import CaptionParse, ImageMatches, Segment
 from ovlabel.engine.vocab import part_lexicon
 
@@ -88,8 +88,7 @@ class RegionMatcher:
         labels: dict[str, None] = dict.fromkeys(self.cfg.background_labels)
         labels.update(dict.fromkeys(self.cfg.object_vocabulary))
         for item in items:
-            for level in ("scene", "object", "part"):
-                labels.update(dict.fromkeys(r.noun.lemma for r in nouns_at_level(item.parses, level)))
+            labels.update(dict.fromkeys(caption_labels(item.parses)))
         if self.cfg.lexicon_parts:
             objects = [r.noun.lemma for item in items for r in nouns_at_level(item.parses, "object")]
             for lemma in [*self.cfg.object_vocabulary, *objects]:

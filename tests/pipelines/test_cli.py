@@ -168,3 +168,80 @@ def test_bad_runs_exit_2_with_one_line_naming_the_file(tmp_path: Path, capsys: p
     assert code == 2, err
     assert err.startswith("ovlabel: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert repr(named) in err or named in err
+
+
+# --- preflight: a run that cannot start says so in seconds, in one line, before Beam starts -----------------------
+
+NOT_LISTENING = "http://127.0.0.1:9"  # the discard port: the connection is refused at once
+NO_SUCH_HOST = "https://ovlabel-no-such-host.invalid"  # .invalid never resolves (RFC 2606)
+
+
+def _refused_fast(capsys: pytest.CaptureFixture[str], tmp_path: Path, *overrides: str) -> str:
+    """Run tiny.yaml with ``overrides`` through main(): exit 2 within 10 s, one line on stderr, no output made."""
+    started = time.monotonic()
+    code, err = _run(capsys, "run", "--config", str(config_path("tiny.yaml")), "--input", str(_manifest(tmp_path)),
+                     "--output", str(tmp_path / "out"), *overrides)
+    elapsed = time.monotonic() - started
+    assert code == 2 and elapsed < 10 and err.count("\n") == 1 and err.startswith("ovlabel: error: "), (elapsed, err)
+    assert "Traceback" not in err and "Retry" not in err and not (tmp_path / "out").exists()
+    return err
+
+
+def test_a_missing_local_checkpoint_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _refused_fast(capsys, tmp_path, f"masks.sam.checkpoint={tmp_path / 'sam_vit_b.pth'}")
+    assert f"checkpoint file '{tmp_path / 'sam_vit_b.pth'}' not found" in err
+    assert "set masks.sam.checkpoint=/path/to/sam_vit_b.pth" in err
+
+
+@pytest.mark.parametrize("base, says", [(NOT_LISTENING, "Cannot connect to host 127.0.0.1:9"),
+                                        (NO_SUCH_HOST, "ovlabel-no-such-host.invalid")])
+def test_an_unfetchable_checkpoint_url_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch, base: str,
+                                                              says: str) -> None:
+    monkeypatch.setenv("OVLABEL_CACHE", str(tmp_path / "cache"))
+    err = _refused_fast(capsys, tmp_path, f"clip.checkpoint={base}/clip.safetensors")
+    assert f"cannot fetch {base}/clip.safetensors (" in err and says in err
+    assert "download clip.safetensors by hand and set clip.checkpoint=/path/to/clip.safetensors" in err
+
+
+def test_missing_hub_weights_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import open_clip  # noqa: F401 - its import (seconds, which every run pays) is not what is timed here
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", NOT_LISTENING + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    err = _refused_fast(capsys, tmp_path, "clip.model=ViT-B-16", "clip.pretrained=openai", "clip.checkpoint=null")
+    assert "clip.pretrained 'openai' of ViT-B-16: its weights are not in the Hugging Face cache" in err
+    assert "set clip.checkpoint=/path/to/open_clip_model.safetensors" in err
+
+
+def _cli_subprocess(tmp_path: Path, *args: str, code: str = "") -> tuple[subprocess.CompletedProcess[str], float]:
+    """``ovlabel run`` in a fresh interpreter (``code`` runs first), with no cache and a model hub that refuses."""
+    env = {**os.environ, "OVLABEL_CACHE": str(tmp_path / "cache"), "HF_HUB_CACHE": str(tmp_path / "hub"),
+           "HF_ENDPOINT": NOT_LISTENING}
+    prelude = f"{code}; " if code else ""
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", f"import sys; {prelude}from ovlabel.pipelines.cli import main; "
+                           f"sys.exit(main(sys.argv[1:]))", "run", "--input", str(_manifest(tmp_path)), "--output",
+                           str(tmp_path / "out"), *args], capture_output=True, text=True, env=env, timeout=120)
+    return proc, time.monotonic() - started
+
+
+def test_the_default_config_without_weights_fails_in_seconds_with_one_line(tmp_path: Path) -> None:
+    """Was: 55 s, 48 lines of the hub client's retry warnings and a traceback from a worker."""
+    proc, elapsed = _cli_subprocess(tmp_path, "--config", str(config_path("default.yaml")))
+    assert proc.returncode == 2 and elapsed < 10 and proc.stderr.count("\n") == 1, (elapsed, proc.stderr)
+    assert "masks.sam.checkpoint=/path/to/sam_vit_h_4b8939.pth" in proc.stderr or \
+        "clip.checkpoint=/path/to/open_clip_model.safetensors" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_http_backend_names_the_package_to_install(tmp_path: Path) -> None:
+    proc, _ = _cli_subprocess(tmp_path, "--config", str(config_path("tiny.yaml")),
+                              f"clip.checkpoint={NOT_LISTENING}/clip.safetensors",
+                              code="sys.modules['aiohttp'] = None")  # as if aiohttp were not installed
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"ovlabel: error: clip.checkpoint: cannot open {NOT_LISTENING}/clip.safetensors: "
+                                  f"fsspec's http:// filesystem is not installed (")
+    assert proc.stderr.rstrip().endswith("; pip install aiohttp"), proc.stderr

@@ -55,6 +55,9 @@ def test_demo_run_labels_scenes_and_passes_the_quality_floor(tmp_path: Path, cap
     overrides = ["demo.num_images=12", f"demo.cache_dir={cache}"]
     assert main(["run", "--config", str(config_path("demo.yaml")), "--output", str(out), *overrides]) == 0
     assert f"{out}/labels/" in capsys.readouterr().out
+    info = json.loads((out / "run.json").read_text())  # the demo's captions name only words its CLIP knows
+    assert info["config"]["clip"]["known_labels"] == "vocab/demo_clip.yaml"
+    assert info["unknown_labels"] == {} and info["warnings"] == []
     gt = demo_dir(load_run_config(config_path("demo.yaml"), overrides).demo) / "instances.json"
     report_path = tmp_path / "report.json"
     assert main(["eval", "--labels", str(out), "--gt", str(gt), "--json", str(report_path)]) == 0
