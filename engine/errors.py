@@ -32,3 +32,7 @@ class ModelWeightsError(OvlabelError):
 
 class OutputError(OvlabelError):
     """The output folder cannot be written as asked (not empty, outside the output root...)."""
+
+
+class RunnerError(OvlabelError):
+    """The Beam runner cannot be reached or started: start its job service, or run locally."""
