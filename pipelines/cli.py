@@ -1,6 +1,7 @@
 """The ``ovlabel`` command line.
 
 ``ovlabel run --config configs/X.yaml --input MANIFEST --output DIR [key=value ...] [--beam-option ...]``
+(``--cluster-local``: on the portable runner, through a job service and worker pool started for the run)
 
 Arguments of the form ``key=value`` override config keys; anything starting with ``--`` that
 ovlabel does not know passes through to Beam (``--runner=PortableRunner``, ``--job_endpoint=...``).

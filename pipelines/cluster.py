@@ -117,8 +117,8 @@ def _stop(procs: Sequence[subprocess.Popen], grace_s: float = 10.0) -> None:
 def local_cluster(startup_timeout_s: float = 60.0) -> Iterator[LocalCluster]:
     """Start Beam's job service and an EXTERNAL worker pool from ``sys.executable``; stop both on the way out.
 
-    Their output goes to a temporary folder, removed when the block ends normally and kept (and named in the
-    log) when it raises.
+    Their output goes to a temporary folder, removed when the block ends normally or is interrupted, and kept
+    (and named in the log) when it raises anything else.
     """
     job_port, pool_port = free_port(), free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="ovlabel-cluster-"))
@@ -133,7 +133,11 @@ def local_cluster(startup_timeout_s: float = 60.0) -> Iterator[LocalCluster]:
         _wait_for("worker pool", pool_port, procs[1], log_dir / "worker_pool.log", startup_timeout_s)
         log.info("local cluster: job service on localhost:%d, worker pool on localhost:%d (%s)", job_port,
                  pool_port, sys.executable)
-        yield LocalCluster(job_port, pool_port, log_dir, tuple(procs))
+        try:
+            yield LocalCluster(job_port, pool_port, log_dir, tuple(procs))
+        except KeyboardInterrupt:
+            ok = True  # the user stopped it: nothing in the services' output to read
+            raise
         ok = True
     finally:
         _stop(procs)

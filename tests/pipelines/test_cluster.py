@@ -120,14 +120,20 @@ def test_the_local_cluster_answers_as_a_job_service_and_stops_on_the_way_out() -
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt])
-def test_the_local_cluster_stops_when_the_run_fails_or_is_interrupted(failure: type) -> None:
-    with pytest.raises(failure), local_cluster() as cluster:
-        raise failure()
+def test_the_local_cluster_stops_when_the_run_fails_and_keeps_the_services_output() -> None:
+    with pytest.raises(RuntimeError), local_cluster() as cluster:
+        raise RuntimeError("the job failed")
     assert _stopped(cluster.processes)
     kept = sorted(p.name for p in cluster.log_dir.iterdir())  # kept for the user to read
     shutil.rmtree(cluster.log_dir)
     assert kept == ["bin", "job_service.log", "worker_pool.log"]
+
+
+@pytest.mark.slow
+def test_the_local_cluster_stops_when_the_run_is_interrupted() -> None:
+    with pytest.raises(KeyboardInterrupt), local_cluster() as cluster:
+        raise KeyboardInterrupt
+    assert _stopped(cluster.processes) and not cluster.log_dir.exists()
 
 
 @pytest.mark.slow
