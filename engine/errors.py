@@ -37,3 +37,7 @@ class OutputError(OvlabelError):
 class LabelsError(OvlabelError):
     """A run's labels cannot be read back as asked (no shards, a shard of another schema version, an image that is
     gone): the message names the file."""
+
+
+class RunnerError(OvlabelError):
+    """The Beam runner cannot be reached or started: start its job service, or run locally."""

@@ -79,9 +79,35 @@ def read_rows(fs: fsspec.AbstractFileSystem, files: Sequence[str],
             with fs.open(path, "rb") as fh:
                 rows.extend(pq.read_table(fh, columns=None if columns is None else list(columns)).to_pylist())
         except (pa.ArrowException, OSError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise OutputError(f"shard {path!r} cannot be read ({reason}); it is truncated or not Parquet: delete "
-                              f"it and rerun with --resume (the run that wrote it redoes its rows)") from None
+            raise _unreadable(path, exc) from None
+    return rows
+
+
+def _unreadable(path: str, exc: BaseException) -> OutputError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return OutputError(f"shard {path!r} cannot be read ({reason}); it is truncated or not Parquet: delete "
+                       f"it and rerun with --resume (the run that wrote it redoes its rows)")
+
+
+def read_segment_fields(fs: fsspec.AbstractFileSystem, files: Sequence[str],
+                        fields: Sequence[str]) -> list[list[dict[str, Any]]]:
+    """The segments of each labels row in shard ``files`` with only ``fields`` read (masks stay on disk); a
+    field a shard does not have is absent from its segments."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows: list[list[dict[str, Any]]] = []
+    for path in files:
+        try:
+            with fs.open(path, "rb") as fh:
+                shard = pq.ParquetFile(fh)
+                leaves = [shard.schema.column(i).path for i in range(shard.metadata.num_columns)]
+                # segments.list.<element|item>.<field>: the fields of the segment struct itself
+                wanted = [p for p in leaves if p.split(".")[0] == "segments" and len(p.split(".")) == 4
+                          and p.split(".")[3] in fields]
+                rows.extend(shard.read(columns=wanted).column("segments").to_pylist() if wanted else [])
+        except (pa.ArrowException, OSError) as exc:
+            raise _unreadable(path, exc) from None
     return rows
 
 

@@ -1,6 +1,7 @@
 """The ``ovlabel`` command line.
 
 ``ovlabel run --config configs/X.yaml --input MANIFEST --output DIR [key=value ...] [--beam-option ...]``
+(``--cluster-local``: on the portable runner, through a job service and worker pool started for the run)
 
 Arguments of the form ``key=value`` override config keys; anything starting with ``--`` that
 ovlabel does not know passes through to Beam (``--runner=PortableRunner``, ``--job_endpoint=...``).
@@ -12,6 +13,7 @@ Expected failures (bad config, missing manifest, non-empty output) exit 2 with o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -19,13 +21,16 @@ import sys
 import warnings
 import threading
 from types import FrameType
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from ovlabel.engine.errors import OvlabelError
-from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO
+from ovlabel.engine.layout import RUN_INFO
 from ovlabel.pipelines.options import load_run_config
+from ovlabel.pipelines.progress import Progress, ProgressReporter
 
 log = logging.getLogger("ovlabel")
+# other libraries' loggers, quieted by name (their levels may have been set lower than the root logger's)
+QUIET_LOGGERS = ("apache_beam", "absl", "grpc", "huggingface_hub", "urllib3", "fsspec", "filelock")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="finish the output: process only the manifest rows with no labels or errors row yet")
     run.add_argument("--force-resume", action="store_true",
                      help="with --resume: go on even though the config differs (recorded in run.json and provenance)")
+    run.add_argument("--cluster-local", action="store_true",
+                     help="run on the portable runner through a job service and worker pool started here for the "
+                          "run (and stopped after it), as a cluster would run it")
     run.add_argument("-v", "--verbose", action="store_true")
     bench = sub.add_parser("bench", help="images/s end to end and per stage, against the naive reference path")
     bench.add_argument("--config", default=None, help="YAML config (default: configs/bench.yaml, real "
@@ -93,23 +101,22 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from ovlabel.engine.preflight import preflight
     from ovlabel.pipelines.inputs import resolve_input
     from ovlabel.pipelines.output import OutputDir
+    from ovlabel.pipelines.report import format_summary
 
     overrides, beam_args = split_extra(extra)
     cfg = load_run_config(args.config, overrides)
     manifest = resolve_input(cfg, args.input)
     if args.force_resume and not args.resume:
         raise OvlabelError("--force-resume goes with --resume")
+    _check_cluster_args(args.cluster_local, beam_args)
     preflight(cfg, manifest, OutputDir(args.output).root)  # before Beam is even imported: a failure takes seconds
     from ovlabel.pipelines.pipeline import run
 
-    summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume,
-                  force_resume=args.force_resume, checked=True)
-    log.info("labelled %d of %d inputs, %d error rows %s", summary.labeled_rows, summary.input_rows,
-             summary.error_rows, summary.errors_by_stage or "")
-    sys.stdout.write(f"ovlabel: {summary.labeled_rows} labelled, {summary.error_rows} errors, "
-                     f"{summary.input_rows} inputs in {summary.seconds:.1f}s\n"
-                     f"  shards: {summary.output}/{LABELS}/  errors: {summary.output}/{ERRORS}/  "
-                     f"run info: {summary.output}/{RUN_INFO}\n")
+    progress = Progress()
+    with _cluster(args.cluster_local, beam_args) as beam_args, ProgressReporter(progress, sys.stderr):
+        summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume,
+                      force_resume=args.force_resume, checked=True, progress=progress)
+    sys.stdout.write(format_summary(summary) + "\n")
     for warning in summary.warnings:
         sys.stderr.write(f"ovlabel: warning: {warning}\n")
     if not summary.balanced:
@@ -117,6 +124,30 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
                          f"{summary.duplicate_rows} rows too many (see {RUN_INFO})\n")
         return 1
     return 0
+
+
+def _check_cluster_args(local: bool, beam_args: Sequence[str]) -> None:
+    """With ``--cluster-local``, refuse the Beam options it sets itself (before anything is started or checked)."""
+    if not local:
+        return
+    from ovlabel.pipelines.cluster import CLUSTER_OPTIONS, given_options
+
+    clash = given_options(list(beam_args), CLUSTER_OPTIONS)
+    if clash:
+        raise OvlabelError(f"--cluster-local sets {', '.join(CLUSTER_OPTIONS)} itself; drop {', '.join(clash)}")
+
+
+@contextlib.contextmanager
+def _cluster(local: bool, beam_args: list[str]) -> Iterator[list[str]]:
+    """``beam_args``, or with ``--cluster-local`` the options of a local job service and worker pool (stopped after)."""
+    if not local:
+        yield beam_args
+        return
+    from ovlabel.pipelines.cluster import local_cluster
+
+    _check_cluster_args(local, beam_args)
+    with local_cluster() as cluster:
+        yield [*beam_args, *cluster.beam_args]
 
 
 def _cmd_eval(args: argparse.Namespace, extra: Sequence[str]) -> int:
@@ -225,12 +256,9 @@ def _failed(args: argparse.Namespace, exc: BaseException) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = _parser().parse_known_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     # Beam's batch-size estimator fits a line to too few points at first and numpy warns on every batch
     warnings.filterwarnings("ignore", message="Polyfit may be poorly conditioned")
-    for noisy in ("apache_beam", "root", "huggingface_hub"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
     with _Interrupts() as interrupts:
         try:
             return COMMANDS[args.command](args, extra)
@@ -240,9 +268,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _failed(args, exc)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever ``sys.stderr`` is when a record comes (a test may have swapped it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(verbose: bool) -> None:
+    """ovlabel's loggers at INFO (DEBUG with -v) on stderr; everyone else's, Beam's and the root logger's (some
+    libraries log through it) only from ERROR (WARNING with -v)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(handler)
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    quiet = logging.WARNING if verbose else logging.ERROR
+    for name in ("", *QUIET_LOGGERS):
+        logging.getLogger(name).setLevel(quiet)
+    logging.getLogger("ovlabel").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.splitlines() if any(c.isalnum() for c in line)]  # not a lone '>' (gRPC's)
     return f"{type(exc).__name__}: {lines[-1] if lines else text}"[:500]
 
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from ovlabel.engine.faults import fault_point
 from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO, STAGING
@@ -22,9 +22,11 @@ from ovlabel.engine.manifest import base_dir_of
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import reruns, stages
 from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
+from ovlabel.pipelines.cluster import check_job_endpoint
 from ovlabel.pipelines.lock import OutputLock
 from ovlabel.pipelines.options import RunConfig, deployment
 from ovlabel.pipelines.output import OutputDir
+from ovlabel.pipelines.progress import Progress, runs_in_process, tracking
 from ovlabel.pipelines.provenance import config_sha256, labelling_config, provenance_row, run_metadata
 from ovlabel.pipelines.stages import FLOWS, STAGES, DoneRows, ShardTarget
 
@@ -94,15 +96,21 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
+def _rows_to_do(manifest: str, done: Optional[DoneRows]) -> int:
+    return len(set(reruns.manifest_keys(manifest).items()) - DoneRows.keys_of(done))
+
+
 def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (), overwrite: bool = False,
         resume: bool = False, run_id: Optional[str] = None, force_resume: bool = False,
-        checked: bool = False) -> RunSummary:
+        checked: bool = False, progress: Optional[Progress] = None) -> RunSummary:
     """Run the pipeline to completion and write ``run.json``; returns the accounting.
 
     Shards are published as the run goes; with ``overwrite`` the new output replaces the old one only when
     complete (:mod:`ovlabel.pipelines.reruns`). Everything checkable is checked before the folder is touched
     (:func:`ovlabel.engine.preflight.preflight`; ``checked``: the caller has just run it, as the CLI does).
+    ``progress`` is ticked as rows are done when the stages run in this process (:mod:`ovlabel.pipelines.progress`).
     """
+    check_job_endpoint(beam_args)
     out = OutputDir(output)
     if not checked:
         preflight(cfg, manifest, out.root)
@@ -112,12 +120,14 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
     mode = "overwrite" if overwrite else "resume" if resume else "fresh"
     with OutputLock(out, run_id, cfg.output.lock_stale_after_s):
         plan = reruns.prepare(out, mode, labelling_config(cfg), config_sha256(cfg), manifest, run_id, force_resume)
+        log.info("run %s: %s -> %s (%s, %s)", run_id, manifest, output, mode, options.view_as(StandardOptions).runner)
         started = time.time()
         p = beam.Pipeline(options=options)
         done = DoneRows(output, plan.done_files) if plan.done_files else None
         build_pipeline(p, cfg, manifest, ShardTarget(output, plan.under, run_id, cfg.output.policy), done)
-        result = p.run()
-        result.wait_until_finish()
+        with tracking(progress, run_id, runs_in_process(options), lambda: _rows_to_do(manifest, done)):
+            result = p.run()
+            result.wait_until_finish()
         drop_duplicate_rows(out, *plan.under)
         out.remove_run(STAGING, run_id)
         metrics = _metrics(result)

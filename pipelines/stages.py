@@ -22,7 +22,9 @@ from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.engine.shards import ShardPolicy, ShardWriter
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
 from ovlabel.pipelines.options import RunConfig
+from ovlabel.pipelines import progress
 from ovlabel.pipelines.output import read_row_keys
+from ovlabel.pipelines.progress import Progress
 
 log = logging.getLogger(__name__)
 NAMESPACE = "ovlabel"
@@ -320,17 +322,21 @@ class _WriteShards(beam.DoFn):
         self.target = target
         self.shards = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}_shards_published")
         self._writer: Optional[ShardWriter] = None
+        self._progress: Optional[Progress] = None
 
     def setup(self) -> None:
         t = self.target
         fs, path = open_location(t.root)
         self._writer = ShardWriter(fs, self.kind, posixpath.join(path, STAGING, t.run_id, self.kind),
                                    posixpath.join(path, *t.under, self.kind), t.run_id, t.policy)
+        self._progress = progress.lookup(t.run_id)  # None in a worker of another process
 
     def process(self, row: dict[str, Any]) -> None:
         assert self._writer is not None
         if self._writer.add(row) is not None:
             self.shards.inc()
+        if self._progress is not None:
+            self._progress.tick(self.kind, row.get("stage"))
 
     def finish_bundle(self) -> None:
         assert self._writer is not None

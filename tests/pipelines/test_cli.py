@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,9 +17,14 @@ from PIL import Image
 
 from ovlabel.engine.layout import MARKER
 from ovlabel.engine.shipped import config_path
-from ovlabel.pipelines.cli import main, split_extra
+from ovlabel.pipelines.cli import configure_logging, main, split_extra
 from ovlabel.schemas import validate_shard
+from tests.pipelines.helpers import FAST_MASKS
 from tests.support import ManifestWriter, SceneImage
+
+
+# a progress line, or a line ovlabel logs
+PROGRESS_OR_LOG = re.compile(r"ovlabel: \d+/\d+ images|\S+ \S+ (INFO|WARNING) ovlabel\.")
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -105,8 +113,9 @@ def test_ctrl_c_exits_130_with_one_line_and_resume_finishes(tmp_path: Path, scen
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert len(err.splitlines()) <= 2 and "Traceback" not in err, err
-    assert err.startswith("ovlabel: interrupted") and "--resume" in err
+    said = [line for line in err.splitlines() if not PROGRESS_OR_LOG.match(line)]  # about the interrupt
+    assert len(said) <= 2 and "Traceback" not in err, err
+    assert said[0].startswith("ovlabel: interrupted") and "--resume" in said[0]
     assert all(validate_shard(s) for s in out.glob("*/*.parquet"))  # what it published is whole
     code = main(["run", "--config", str(config_path("tiny.yaml")), "--input", manifest, "--output", str(out),
                  "--resume"])
@@ -158,6 +167,7 @@ def test_bad_runs_exit_2_with_one_line_naming_the_file(tmp_path: Path, capsys: p
                                                        command: str, how: str) -> None:
     run = _labels_run(tmp_path)
     assert main(["export", "coco", str(run), str(tmp_path / "gt.json")]) == 0
+    capsys.readouterr()  # the good export's own lines
     named = _break(run, how)
     if command == "eval" and how == "image":  # eval reads no images: its missing file is the ground truth
         named = str(tmp_path / "missing.json")
@@ -245,3 +255,76 @@ def test_a_missing_http_backend_names_the_package_to_install(tmp_path: Path) -> 
     assert proc.stderr.startswith(f"ovlabel: error: clip.checkpoint: cannot open {NOT_LISTENING}/clip.safetensors: "
                                   f"fsspec's http:// filesystem is not installed (")
     assert proc.stderr.rstrip().endswith("; pip install aiohttp"), proc.stderr
+
+
+def test_ovlabel_logs_at_info_and_other_libraries_only_from_error(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(verbose=False)
+    logging.getLogger("ovlabel.pipelines.x").info("ours at info")
+    logging.getLogger("ovlabel.pipelines.x").debug("ours at debug")
+    logging.getLogger("apache_beam.runners.x").info("beam at info")
+    logging.getLogger("apache_beam.runners.x").warning("beam at warning")
+    logging.info("the root logger at info")  # Beam logs through it too
+    logging.getLogger("grpc").warning("grpc at warning")
+    err = capsys.readouterr().err
+    assert "INFO ovlabel.pipelines.x: ours at info" in err and err.count("\n") == 1, err
+    configure_logging(verbose=True)
+    logging.getLogger("ovlabel.pipelines.x").debug("ours at debug")
+    logging.getLogger("apache_beam.runners.x").info("beam at info")
+    logging.getLogger("apache_beam.runners.x").warning("beam at warning")
+    err = capsys.readouterr().err
+    assert "ours at debug" in err and "beam at warning" in err and "beam at info" not in err
+    assert err.count("\n") == 2, err  # one handler, however often main configures it
+    configure_logging(verbose=False)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One ``ovlabel run`` as a user types it, stderr not a terminal: 6 images and a missing one."""
+    from tests.support import CAPTIONS, draw_scene, write_manifest
+
+    folder = tmp_path_factory.mktemp("cli_run")
+    (folder / "images").mkdir()
+    for i in range(6):
+        Image.fromarray(draw_scene(i)).save(folder / "images" / f"i{i}.png")
+    rows = [{"image": f"images/i{i}.png", "captions": CAPTIONS[i], "image_id": f"i{i}"} for i in range(6)]
+    manifest = write_manifest(folder, [*rows, {"image": "images/gone.png", "caption": "a dog", "image_id": "gone"}])
+    cmd = [sys.executable, "-m", "ovlabel.pipelines.cli", "run", "--config", str(config_path("tiny.yaml")),
+           "--input", str(manifest), "--output", str(folder / "out"), *FAST_MASKS]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done, folder / "out"
+
+
+@pytest.mark.slow
+def test_a_run_logs_its_own_info_lines_and_none_of_beams(cli_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    err = cli_run[0].stderr
+    assert re.search(r"INFO ovlabel\.pipelines\.pipeline: run \S+: .*manifest\.jsonl -> .*out \(fresh, DirectRunner\)", err)
+    logged = [line for line in err.splitlines() if not line.startswith("ovlabel: ")]
+    # Beam's chatter is not there (its loggers', nor what it logs through the root logger: 'WARNING:root:...')
+    assert logged and all(re.match(r"\S+ \S+ (INFO|WARNING) ovlabel\.", line) for line in logged), logged
+    assert "apache_beam" not in err and ":root:" not in err and " root: " not in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_run_not_on_a_terminal_prints_plain_progress_lines(cli_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    err = cli_run[0].stderr
+    assert "\r" not in err
+    found = [tuple(map(int, m)) for m in re.findall(r"^ovlabel: (\d+)/(\d+) images \(\d+%\)", err, re.M)]
+    assert len(found) >= 2 and all(total == 7 for _, total in found), err
+    assert [done for done, _ in found] == sorted(done for done, _ in found) and found[-1] == (7, 7)
+    assert ", 1 error, " in err.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_run_closes_with_the_table(cli_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    out_text, out = cli_run[0].stdout, cli_run[1]
+    lines = out_text.splitlines()
+    assert re.fullmatch(r"ovlabel: finished in [\d.]+s, [\d.]+ images/s", lines[0])
+    assert lines[1].split() == ["inputs", "7"] and lines[2].split() == ["labelled", "6"]
+    assert lines[3].split() == ["errors", "1"] and lines[4].split() == ["LoadImages", "1", "ImageLoadError", "1"]
+    counts = json.loads((out / "run.json").read_text())["counts"]
+    levels = counts["segments_by_level"]
+    assert levels["scene"] == 6 and lines[5].split()[:2] == ["segments", str(sum(levels.values()))]
+    top = ", ".join(f"{name} {n}" for name, n in counts["top_classes"])
+    assert lines[6].split(None, 2) == ["top", "classes", top] and lines[7].startswith("  top scenes")
+    assert f"{out}/labels/" in lines[8]

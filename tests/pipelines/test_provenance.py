@@ -95,7 +95,8 @@ def test_run_metadata_counts_come_from_the_summary() -> None:
     cfg = Config()
     info = run_metadata(cfg, "m.jsonl", "run-1", summary, {"step/x": 1}, ("--runner=DirectRunner",))
     assert info["counts"] == {"input_rows": 3, "labeled_rows": 2, "error_rows": 1,
-                              "errors_by_stage": {"ValidateRows": 1}, "missing_rows": 0, "duplicate_rows": 0}
+                              "errors_by_stage": {"ValidateRows": 1}, "missing_rows": 0, "duplicate_rows": 0,
+                              "errors_by_kind": {}, "segments_by_level": {}, "top_classes": [], "top_scenes": []}
     assert info["stages"] == stages and info["accounting_ok"] is True and info["seconds"] == 12.35
     assert (info["run_id"], info["manifest"], info["schema_version"]) == ("run-1", "m.jsonl", SCHEMA_VERSION)
     assert info["beam_args"] == ["--runner=DirectRunner"] and info["metrics"] == {"step/x": 1}
