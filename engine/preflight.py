@@ -36,10 +36,14 @@ def check_dense(cfg: ClipConfig) -> None:
 
 def preflight(cfg: Config) -> None:
     """Raise :class:`ConfigError` / :class:`ModelWeightsError` for anything a run would trip on: the spaCy
-    model, the part lexicon, the mask generator's own check (its registry entry's), the CLIP architecture and
-    weights (and, for crop_mode dense, a ViT image tower); a local checkpoint with a configured sha256 is
-    hashed here, before the output folder is touched."""
+    model, the part lexicon, the label vocabulary, the mask generator's own check (its registry entry's), the CLIP
+    architecture and weights (and, for crop_mode dense, a ViT image tower); a local checkpoint with a configured
+    sha256 is hashed here, before the output folder is touched."""
     check_spacy_model(cfg.captions.spacy_model)
+    if cfg.vocabulary.file is not None:
+        from ovlabel.engine.ontology import load_vocabulary
+
+        load_vocabulary(cfg.vocabulary.file)
     if cfg.matching.lexicon_parts and cfg.matching.part_lexicon is not None:
         from ovlabel.engine.vocab import load_part_lexicon
 

@@ -12,7 +12,7 @@ RLE = {"size": [2, 3], "counts": "06"}
 
 
 def _segment(seg_id: int, parent: int | None, level: str, score: float = 0.5) -> dict:
-    return {"segment_id": seg_id, "parent_id": parent, "level": level, "label": "x", "phrase": None,
+    return {"segment_id": seg_id, "parent_id": parent, "level": level, "label": "x", "class_name": "x", "phrase": None,
             "caption_index": None, "char_span": None, "score": score, "clip_similarity": None,
             "source": "image" if parent is None else "caption", "mask": RLE, "bbox_xywh": [0, 0, 3, 2], "area": 6,
             "predicted_iou": None, "stability_score": None}
