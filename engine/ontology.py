@@ -36,14 +36,14 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 from ovlabel.engine.errors import ConfigError
+from ovlabel.engine.hierarchy import UNLABELLED_SCENE
 from ovlabel.engine.records import Segment
 from ovlabel.engine.shipped import shipped, shipped_path
+from ovlabel.schemas import LEVELS
 
 VOCABULARY_DIR = shipped("vocab", "classes")
 SHIPPED_SUFFIX = ".yaml"
 UNMAPPED_POLICIES = ("keep", "drop")
-UNLABELLED_SCENE = "scene"  # the scene root's label when no scene noun names the image (engine.hierarchy)
-LEVELS = ("scene", "object", "part")
 # why classify() leaves a segment out (unmapped_scene: the root stays, its class becomes UNLABELLED_SCENE)
 DROP_REASONS = ("unmapped_object", "unmapped_part", "object_dropped", "unmapped_scene")
 _IRREGULAR_PLURALS = {"person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",

@@ -5,13 +5,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ovlabel.engine.layout import ERRORS, LABELS
+from ovlabel.engine.layout import ERRORS, LABELS, segment_class_counts
 from ovlabel.engine.records import row_hash
 from ovlabel.pipelines.accounting import account, drop_duplicate_rows
 from ovlabel.pipelines.output import OutputDir
-from ovlabel.schemas import validate_shard
+from ovlabel.schemas import VERSION_KEY, validate_shard
 from tests.pipelines.test_output import errors, labels, shard
 
 
@@ -52,3 +53,26 @@ def test_rows_published_twice_are_dropped_keeping_the_first(tmp_path: Path) -> N
     assert pq.read_table(tmp_path / "o" / LABELS / "a-00000.parquet").num_rows == 2
     assert drop_duplicate_rows(out) == 0
     assert not (tmp_path / "o" / "_staging").exists() or not list((tmp_path / "o" / "_staging").iterdir())
+
+
+def _as_schema_2(path: Path) -> None:
+    """Rewrite a labels shard as an older ovlabel wrote it: segments without class_name, schema version 2."""
+    table = pq.read_table(path)
+    rows = [{**r, "segments": [{k: v for k, v in s.items() if k != "class_name"} for s in r["segments"]]}
+            for r in table.to_pylist()]
+    segment = pa.struct([f for f in table.schema.field("segments").type.value_type if f.name != "class_name"])
+    fields = [pa.field("segments", pa.list_(pa.field("item", segment, nullable=False)), nullable=False)
+              if f.name == "segments" else f for f in table.schema]
+    meta = {**table.schema.metadata, VERSION_KEY: b"2"}
+    pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema(fields, metadata=meta)), path)
+
+
+def test_a_schema_2_shard_of_a_forced_resume_keeps_its_schema_when_rewritten(tmp_path: Path) -> None:
+    out = _output(tmp_path)
+    old = shard(tmp_path / "o", LABELS, "b-00000.parquet", labels("i1", "i9", start=1))
+    _as_schema_2(old)
+    assert drop_duplicate_rows(out) == 1
+    table = pq.read_table(old)
+    assert table.column("image_id").to_pylist() == ["i9"] and table.schema.metadata[VERSION_KEY] == b"2"
+    assert "class_name" not in [f.name for f in table.schema.field("segments").type.value_type]
+    assert segment_class_counts(out.fs, out.shard_files(LABELS)) == {("scene", "scene"): 3}  # v2: class = label
