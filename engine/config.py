@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Optional, Sequence, TypeVar
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from ovlabel.engine import images
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.config import MasksConfig
-from ovlabel.engine.sections import Cosine, Device, Fraction, NonEmptyStr, Precision, Section, describe_error
+from ovlabel.engine.sections import Cosine, Device, Fraction, NonEmptyStr, Precision, Section, describe_error, nested
 from ovlabel.engine.weights import CheckpointLocation, Sha256
 
 OVSEG_TEMPLATES: tuple[str, ...] = (
@@ -146,12 +146,26 @@ class MatchingConfig(Section):
     merge_similarity: Optional[float] = Field(
         None, gt=0, le=1, description="object nouns of one image whose label embeddings have at least this cosine "
         "('car', 'automobile') are one class: probabilities summed, one label; None: never merged")
+    captionless: Literal["error", "vocabulary"] = Field(
+        "error", description="a row with no captions, or none with a noun: 'error' (an error row) or 'vocabulary' "
+        "(labelled from object_vocabulary, or when that is empty from the classes of vocabulary.file)")
 
     @property
     def part_area_fraction(self) -> float:
         """The smallest part candidate (fraction of the image): ``min_part_area_fraction``, else the objects' floor."""
         part = self.min_part_area_fraction
         return self.min_mask_area_fraction if part is None else part
+
+
+class VocabularyConfig(Section):
+    """The label vocabulary: the canonical class of every caption word (ovlabel.engine.ontology)."""
+
+    file: Optional[NonEmptyStr] = Field(
+        None, description="a shipped vocabulary (coco, lvis, demo: configs/vocab/classes/) or a YAML file of "
+        "'class: [synonyms...]'; None: a segment's class is its caption word")
+    unmapped: Literal["keep", "drop"] = Field(
+        "keep", description="a label the vocabulary does not list: 'keep' (its class is the caption word) or "
+        "'drop' (the segment is left out, an object with its parts; counted per reason in run.json)")
 
 
 class DemoConfig(Section):
@@ -184,7 +198,18 @@ class Config(Section):
     masks: MasksConfig = MasksConfig()
     clip: ClipConfig = ClipConfig()
     matching: MatchingConfig = MatchingConfig()
+    vocabulary: VocabularyConfig = VocabularyConfig()
     demo: Optional[DemoConfig] = None
+
+    @model_validator(mode="after")
+    def _vocabulary_is_there_when_needed(self) -> "Config":
+        if self.vocabulary.unmapped == "drop" and self.vocabulary.file is None:
+            raise nested("vocabulary.unmapped", "value_error", "'drop' needs a vocabulary: set vocabulary.file "
+                         "(e.g. coco), or keep unmapped labels with 'keep'")
+        if self.matching.captionless == "vocabulary" and not (self.matching.object_vocabulary or self.vocabulary.file):
+            raise nested("matching.captionless", "value_error", "'vocabulary' needs words to label captionless rows "
+                         "with: set matching.object_vocabulary or vocabulary.file")
+        return self
 
 
 C = TypeVar("C", bound=Config)
@@ -311,5 +336,6 @@ def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()
     try:
         return schema.model_validate(tree)
     except ValidationError as err:
-        hint = schema.unknown_section_hint if err.errors()[0]["loc"][0] not in schema.model_fields else ""
+        loc = err.errors()[0]["loc"]  # () for a check across sections (Config's own validator)
+        hint = schema.unknown_section_hint if loc and loc[0] not in schema.model_fields else ""
         raise ConfigError(describe_error(err, origin) + hint) from None

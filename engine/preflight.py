@@ -114,6 +114,10 @@ def preflight(cfg: Config, manifest: Optional[str] = None, output: Optional[str]
     if output is not None:
         check_output(output)
     check_spacy_model(cfg.captions.spacy_model)
+    if cfg.vocabulary.file is not None:
+        from ovlabel.engine.ontology import load_vocabulary
+
+        load_vocabulary(cfg.vocabulary.file)
     if cfg.matching.lexicon_parts and cfg.matching.part_lexicon is not None:
         from ovlabel.engine.vocab import load_part_lexicon
 

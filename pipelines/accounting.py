@@ -11,7 +11,7 @@ from ovlabel.engine import layout
 from ovlabel.engine.layout import ERRORS, KINDS, LABELS, STAGING
 from ovlabel.pipelines.output import OutputDir, RowKey, count_by
 from ovlabel.pipelines.reruns import manifest_keys
-from ovlabel.schemas import LEVELS, SCHEMAS
+from ovlabel.schemas import LEVELS, SCHEMA_VERSION, SCHEMAS, VERSION_KEY
 
 log = logging.getLogger(__name__)
 TOP = 10  # classes RunSummary lists
@@ -82,10 +82,12 @@ def _rewrite(out: OutputDir, kind: str, path: str, keep: list[bool]) -> None:
 
     with out.fs.open(path, "rb") as fh:
         table = pq.read_table(fh).filter(pa.array(keep))
+    version = (table.schema.metadata or {}).get(VERSION_KEY, b"").decode()
+    schema = SCHEMAS[kind] if version == SCHEMA_VERSION else table.schema  # an older shard keeps its own schema
     scratch = out.fs_path(STAGING, posixpath.basename(path))
     out.fs.makedirs(posixpath.dirname(scratch), exist_ok=True)
     with out.fs.open(scratch, "wb") as fh:
-        pq.write_table(table.cast(SCHEMAS[kind]), fh)
+        pq.write_table(table.cast(schema), fh)
     out.fs.mv(scratch, path)
 
 

@@ -111,7 +111,7 @@ def reference_figures(cfg: RunConfig, manifest: str, repeats: int,
     records = []
     for row in manifest_rows(manifest):
         try:
-            records.append(to_record(row, base_dir_of(manifest)))
+            records.append(to_record(row, base_dir_of(manifest), cfg.matching.captionless != "vocabulary"))
         except InputError:
             continue
     walls, labels, stages = [], {}, []

@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", required=True, help="a run's output folder (or its labels/ folder)")
     ev.add_argument("--gt", required=True, help="COCO instances JSON (optional parent_id/level per annotation, scene per image)")
     ev.add_argument("--iou", type=float, default=0.5, help="mask IoU for a true positive (default 0.5)")
+    ev.add_argument("--vocabulary", help="label vocabulary mapping labels to GT categories: a shipped name (coco, "
+                    "lvis, demo) or a YAML file; 'none' compares labels as written (default: the run's own, from "
+                    "its classes.json)")
     ev.add_argument("--json", dest="json_out", help="also write the report as JSON here")
     ev.add_argument("--only-labelled", action="store_true",
                     help="score only the GT images the run labelled (a run over a subset of them)")
@@ -151,12 +154,12 @@ def _cluster(local: bool, beam_args: list[str]) -> Iterator[list[str]]:
 
 
 def _cmd_eval(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from ovlabel.engine.demo.world import DEMO_SYNONYMS
-    from ovlabel.engine.evaluation import COMMON_SYNONYMS, evaluate, format_report
+    from ovlabel.engine.evaluation import eval_vocabulary, evaluate, format_report
 
     if extra:
         raise OvlabelError(f"unknown arguments for eval: {' '.join(extra)}")
-    report = evaluate(args.labels, args.gt, iou_threshold=args.iou, synonyms={**COMMON_SYNONYMS, **DEMO_SYNONYMS},
+    vocabulary = eval_vocabulary(args.vocabulary, args.labels)
+    report = evaluate(args.labels, args.gt, iou_threshold=args.iou, vocabulary=vocabulary,
                       only_labelled=args.only_labelled)
     sys.stdout.write(format_report(report) + "\n")
     if args.json_out:

@@ -114,10 +114,12 @@ class MatchModelHandler(_BundleHandler):
 
     namespace = "ovlabel.clip"
 
-    def __init__(self, stage: str, clip: ClipConfig, matching: MatchingConfig, options: StageOptions) -> None:
+    def __init__(self, stage: str, clip: ClipConfig, matching: MatchingConfig, options: StageOptions,
+                 captionless_words: Sequence[str] = ()) -> None:
         super().__init__(stage, options, clip.device)
         self._clip = clip
         self._matching = matching
+        self._captionless_words = tuple(captionless_words)  # RegionMatcher's: the vocabulary's classes
         # the image encoder's work, for run.json: crops asked for, rows encoded, of them padding
         self._work = {what: Metrics.counter(self.namespace, f"{stage}.encoder_{what}")
                       for what in ("crops", "rows", "padding")}
@@ -129,7 +131,7 @@ class MatchModelHandler(_BundleHandler):
 
         set_torch_threads(self._threads)
         embedder = build_embedder(self._clip, pick_device(self._clip.device))
-        return RegionMatcher(embedder, self._matching)
+        return RegionMatcher(embedder, self._matching, captionless_words=self._captionless_words)
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
         from ovlabel.engine.matching import ImageInput

@@ -16,9 +16,10 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from ovlabel.engine.faults import fault_point
-from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO, STAGING
+from ovlabel.engine.layout import CLASSES, ERRORS, LABELS, RUN_INFO, STAGING, segment_class_counts
 from ovlabel.engine.known_labels import known_labels
 from ovlabel.engine.manifest import base_dir_of
+from ovlabel.engine.ontology import DROP_REASONS, Vocabulary, class_table, load_vocabulary
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import reruns, stages
 from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
@@ -29,6 +30,7 @@ from ovlabel.pipelines.output import OutputDir
 from ovlabel.pipelines.progress import Progress, runs_in_process, tracking
 from ovlabel.pipelines.provenance import config_sha256, labelling_config, provenance_row, run_metadata
 from ovlabel.pipelines.stages import FLOWS, STAGES, DoneRows, ShardTarget
+from ovlabel.schemas import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +39,18 @@ def build_pipeline(p: beam.Pipeline, cfg: RunConfig, manifest: str, target: Shar
                    done: Optional[DoneRows] = None) -> None:
     """Wire all stages into ``p``; shards are published to ``target`` as the run goes.
 
-    With ``done`` (a resumed run), the manifest rows that already have a row there are skipped.
+    With ``done`` (a resumed run), the manifest rows that already have a row there are skipped. The label
+    vocabulary (``vocabulary.file``) is read here, on the driver, and travels with the stages that use it.
     """
-    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest), done)
+    vocabulary = configured_vocabulary(cfg)
+    captions_required = cfg.matching.captionless != "vocabulary"
+    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest), done, captions_required)
     records, e_dups = stages.deduplicate(records, done)
     bundles, e_parse = stages.parse_captions(records, cfg)
     bundles, e_load = stages.load_images(bundles, cfg)
     bundles, e_masks = stages.generate_masks(bundles, cfg)
-    bundles, e_match = stages.match_regions(bundles, cfg)
-    rows, e_tree = stages.build_hierarchy(bundles, provenance_row(cfg, target.run_id))
+    bundles, e_match = stages.match_regions(bundles, cfg, vocabulary)
+    rows, e_tree = stages.build_hierarchy(bundles, provenance_row(cfg, target.run_id), cfg, vocabulary)
     run_id = target.run_id
     errors = ((e_rows, e_dups, e_parse, e_load, e_masks, e_match, e_tree)
               | "AllErrors" >> beam.Flatten()
@@ -90,6 +95,29 @@ def unknown_labels(cfg: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
         return {}
     return {"unknown_labels": {"known": len(known.labels), "source": known.source, "rows": total, "labels": counts},
             "warnings": (known.warning(counts, total),)}
+def configured_vocabulary(cfg: RunConfig) -> Optional[Vocabulary]:
+    """The label vocabulary ``vocabulary.file`` names (None: a segment's class is its label)."""
+    return None if cfg.vocabulary.file is None else load_vocabulary(cfg.vocabulary.file)
+
+
+def write_classes(out: OutputDir, cfg: RunConfig, *under: str) -> None:
+    """``classes.json``: the classes of every labels shard of the output at ``under`` (all its runs)."""
+    counts = segment_class_counts(out.fs, out.shard_files(LABELS, *under))
+    out.write_json(CLASSES, class_table(configured_vocabulary(cfg), counts, SCHEMA_VERSION), *under)
+
+
+def vocabulary_summary(cfg: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
+    """run.json's ``vocabulary``: which one (name, sha256), the unmapped policy, and the segments this run left out
+    per reason (BuildHierarchy's ``vocabulary.dropped.<reason>`` counters; a resumed run counts its own rows)."""
+    dropped = dict.fromkeys(DROP_REASONS, 0)
+    for key, value in metrics.items():
+        name = key.rsplit("/", 1)[-1]
+        reason = name[len(stages.DROPPED):] if name.startswith(stages.DROPPED) else ""
+        if reason in dropped and isinstance(value, int):
+            dropped[reason] += value
+    vocabulary = configured_vocabulary(cfg)
+    ref = vocabulary.ref if vocabulary is not None else {"name": None, "sha256": None}
+    return {**ref, "unmapped": cfg.vocabulary.unmapped, "dropped": dropped}
 
 
 def new_run_id() -> str:
@@ -133,9 +161,11 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
         metrics = _metrics(result)
         summary = replace(account(out, manifest, time.time() - started, *plan.under), stages=stage_counts(metrics),
                           **unknown_labels(cfg, metrics))
+        write_classes(out, cfg, *plan.under)
         runs = (out.marker(*plan.under) or {}).get("runs", [])
         fault_point("before-run-info")
-        out.write_json(RUN_INFO, run_metadata(cfg, manifest, run_id, summary, metrics, args, runs), *plan.under)
+        info = run_metadata(cfg, manifest, run_id, summary, metrics, args, runs, vocabulary_summary(cfg, metrics))
+        out.write_json(RUN_INFO, info, *plan.under)
         if plan.under:
             reruns.swap_in(out, run_id)
     return summary

@@ -73,8 +73,10 @@ def checkpoints(cfg: Config) -> dict[str, dict[str, Any]]:
 
 
 def run_metadata(cfg: Config, manifest: str, run_id: str, summary: Any, metrics: dict[str, Any],
-                 beam_args: Sequence[str], runs: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """run.json; ``runs``: every run made into the folder (id, config hash, forced), from its marker."""
+                 beam_args: Sequence[str], runs: Sequence[dict[str, Any]] = (),
+                 vocabulary: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """run.json; ``runs``: every run made into the folder (id, config hash, forced), from its marker;
+    ``vocabulary``: the label vocabulary, its unmapped policy and what it dropped (``pipeline.vocabulary_summary``)."""
     return {
         "run_id": run_id,
         "config_sha256": config_sha256(cfg),
@@ -93,4 +95,5 @@ def run_metadata(cfg: Config, manifest: str, run_id: str, summary: Any, metrics:
         "metrics": metrics,
         "versions": package_versions(),
         "models": checkpoints(cfg),
+        "vocabulary": vocabulary or {},
     }

@@ -21,15 +21,15 @@ from typing import Any, Iterator, Optional
 
 from ovlabel.engine.errors import OutputError
 from ovlabel.engine.faults import fault_point
-from ovlabel.engine.layout import KINDS, LOCK, MARKER, NEXT, PROBE_PREFIX, REPLACED, RUN_INFO, STAGING, SWAP
+from ovlabel.engine.layout import CLASSES, KINDS, LOCK, MARKER, NEXT, PROBE_PREFIX, REPLACED, RUN_INFO, STAGING, SWAP
 from ovlabel.engine.manifest import read_rows
 from ovlabel.pipelines.output import OutputDir, RowKey
 from ovlabel.schemas import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 MODES = ("fresh", "resume", "overwrite")
-SWAPPED = (*KINDS, RUN_INFO, MARKER)  # what an overwrite replaces; nothing else in the folder is touched
-LEFTOVERS = frozenset({MARKER, *KINDS, STAGING, NEXT, REPLACED})  # what a run that published nothing may leave
+SWAPPED = (*KINDS, RUN_INFO, MARKER, CLASSES)  # what an overwrite replaces; nothing else in the folder is touched
+LEFTOVERS = frozenset({MARKER, *KINDS, STAGING, NEXT, REPLACED, CLASSES})  # what a run that published nothing may leave
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,17 @@ class RegionMatcher:
 
     ``lexicon`` (object lemma -> part lemmas) defaults to the part lexicon ``cfg.part_lexicon``
     names (``configs/vocab/parts.yaml`` when None); it is only consulted when ``cfg.lexicon_parts``
-    is set.
+    is set. ``captionless_words``: the object words an image whose captions name no object is labelled
+    from when ``cfg.object_vocabulary`` is empty (``matching.captionless: vocabulary``: the label
+    vocabulary's classes).
     """
 
-    def __init__(self, embedder: RegionEmbedder, cfg: MatchingConfig, lexicon: Optional[Lexicon] = None) -> None:
+    def __init__(self, embedder: RegionEmbedder, cfg: MatchingConfig, lexicon: Optional[Lexicon] = None,
+                 captionless_words: Sequence[str] = ()) -> None:
         self.embedder = embedder
         self.cfg = cfg
         self._lexicon = PartLexicon(lexicon or part_lexicon(cfg.part_lexicon))
+        self.captionless_words = tuple(captionless_words)
 
     @property
     def _min_area_fraction(self) -> float:
@@ -86,21 +90,29 @@ class RegionMatcher:
     def _batch_labels(self, items: Sequence[ImageInput]) -> list[str]:
         """Every label any level of the batch may score, in a fixed order (background first)."""
         labels: dict[str, None] = dict.fromkeys(self.cfg.background_labels)
-        labels.update(dict.fromkeys(self.cfg.object_vocabulary))
+        vocabulary = list(self.cfg.object_vocabulary)
+        if any(not nouns_at_level(item.parses, "object") for item in items):
+            vocabulary += self._fallback_words
+        labels.update(dict.fromkeys(vocabulary))
         for item in items:
             labels.update(dict.fromkeys(caption_labels(item.parses)))
         if self.cfg.lexicon_parts:
             objects = [r.noun.lemma for item in items for r in nouns_at_level(item.parses, "object")]
-            for lemma in [*self.cfg.object_vocabulary, *objects]:
+            for lemma in [*vocabulary, *objects]:
                 labels.update(dict.fromkeys(self._lexicon(lemma)))
         return list(labels)
+
+    @property
+    def _fallback_words(self) -> list[str]:
+        """What an image whose captions name no object is labelled from (beyond object_vocabulary)."""
+        return [] if self.cfg.object_vocabulary else list(self.captionless_words)
 
     def _embed_labels(self, items: Sequence[ImageInput]) -> dict[str, np.ndarray]:
         labels = self._batch_labels(items)
         return dict(zip(labels, self.embedder.embed_labels(labels))) if labels else {}
 
     def _match_image(self, ctx: ImageContext, rules: Rules) -> ImageMatches:
-        objects = match_objects(ctx, rules)
+        objects = match_objects(ctx, rules, self._fallback_words)
         parts = match_parts(ctx, rules, objects, self._lexicon)
         masks = ctx.masks
         if self.cfg.part_reach is not None:

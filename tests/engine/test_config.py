@@ -71,6 +71,16 @@ def test_dense_crop_mode_and_its_resolution_are_settings() -> None:
     assert load_config(None).clip.dense_resolution is None
 
 
+def test_vocabulary_and_captionless_settings() -> None:
+    cfg = load_config(None)
+    assert (cfg.vocabulary.file, cfg.vocabulary.unmapped, cfg.matching.captionless) == (None, "keep", "error")
+    cfg = load_config(None, ["vocabulary.file=coco", "vocabulary.unmapped=drop", "matching.captionless=vocabulary"])
+    assert (cfg.vocabulary.file, cfg.vocabulary.unmapped, cfg.matching.captionless) == ("coco", "drop", "vocabulary")
+    assert load_config(None, ["matching.captionless=vocabulary", "matching.object_vocabulary=[cat]"]).matching.captionless
+    assert load_run_config(config_path("default.yaml")).vocabulary.file == "coco"
+    assert load_run_config(config_path("demo.yaml")).vocabulary.file == "demo"
+
+
 def test_part_area_fraction_falls_back_to_the_object_floor() -> None:
     assert MatchingConfig(min_mask_area_fraction=0.01).part_area_fraction == 0.01
     assert MatchingConfig(min_mask_area_fraction=0.01, min_part_area_fraction=0.002).part_area_fraction == 0.002
@@ -125,6 +135,11 @@ REFUSED = [
     ("masks.superpixel.seed=-1", "masks.superpixel.seed"),
     ("masks.precomputed.path=''", "masks.precomputed.path"),
     ("clip.dense_resolution=8", "clip.dense_resolution"),
+    ("vocabulary.file=''", "vocabulary.file"),
+    ("vocabulary.unmapped=ignore", "vocabulary.unmapped"),
+    ("vocabulary.unmapped=drop", "vocabulary.unmapped"),  # drop needs a vocabulary.file
+    ("matching.captionless=maybe", "matching.captionless"),
+    ("matching.captionless=vocabulary", "matching.captionless"),  # needs object_vocabulary or vocabulary.file
 ]
 
 

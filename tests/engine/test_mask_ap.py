@@ -91,7 +91,7 @@ def test_crowd_and_polygon_ground_truth() -> None:
 def test_an_export_scored_against_itself_is_perfect(tmp_path: Path) -> None:
     out = write_labels_run(tmp_path, "3")
     export_coco(str(out), str(tmp_path / "gt.json"))
-    report = evaluate(str(out), str(tmp_path / "gt.json"), synonyms={})
+    report = evaluate(str(out), str(tmp_path / "gt.json"))
     for level in ("object", "part"):
         assert report["mask_ap"][level]["AP"] == pytest.approx(1.0)
         assert report["levels"][level]["precision"] == report["levels"][level]["recall"] == 1.0

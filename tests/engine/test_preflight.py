@@ -26,6 +26,14 @@ def test_missing_part_lexicon_fails_before_the_run(tmp_path: Path) -> None:
     preflight(load_run_config(config_path("demo.yaml"), [f"matching.part_lexicon={missing}", "matching.lexicon_parts=false"]))
 
 
+def test_a_missing_or_bad_vocabulary_fails_before_the_run_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"vocabulary file .*classes\.yaml' not found"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"vocabulary.file={tmp_path / 'classes.yaml'}"]))
+    (tmp_path / "classes.yaml").write_text("car: [auto]\ntruck: [auto]\n")
+    with pytest.raises(ConfigError, match=r"classes\.yaml.*'auto' under both 'car' and 'truck'"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"vocabulary.file={tmp_path / 'classes.yaml'}"]))
+
+
 def test_missing_clip_checkpoint_names_the_key(tmp_path: Path) -> None:
     cfg = load_run_config(config_path("demo.yaml"), [f"clip.checkpoint={tmp_path / 'clip.safetensors'}"])
     with pytest.raises(ModelWeightsError, match="clip.checkpoint"):

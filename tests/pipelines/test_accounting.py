@@ -15,7 +15,9 @@ from ovlabel.engine.layout import ERRORS, LABELS
 from ovlabel.engine.records import ErrorRecord, row_hash
 from ovlabel.pipelines.accounting import account, drop_duplicate_rows
 from ovlabel.pipelines.output import OutputDir
-from ovlabel.schemas import SCHEMAS, validate_shard
+from ovlabel.schemas import validate_shard
+from ovlabel.engine.layout import segment_class_counts
+from ovlabel.schemas import VERSION_KEY
 from tests.pipelines.test_output import errors, labels, shard
 
 
@@ -82,13 +84,32 @@ def test_the_summary_counts_errors_by_kind_segments_by_level_and_top_classes(tmp
 
 
 def test_a_segments_class_name_counts_before_its_label(tmp_path: Path) -> None:
-    segment_type = pa.struct([*SCHEMAS[LABELS].field("segments").type.value_type, pa.field("class_name", pa.string())])
-    schema = SCHEMAS[LABELS].set(SCHEMAS[LABELS].get_field_index("segments"),
-                                 pa.field("segments", pa.list_(segment_type), nullable=False))
     rows = labels("i0")
     rows[0]["segments"] = [dict(s, class_name=name) for s, name in
-                           zip(_segments(("object", "puppy"), ("object", "dog")), [None, "dog", None])]
-    (tmp_path / "o" / LABELS).mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "o" / LABELS / "a-00000.parquet")
+                           zip(_segments(("object", "puppy"), ("object", "dog")), ["kitchen", "dog", "dog"])]
+    shard(tmp_path / "o", LABELS, "a-00000.parquet", rows)
     summary = account(OutputDir(str(tmp_path / "o")), _manifest(tmp_path, 1), 1.0)
     assert summary.top_classes == [("dog", 2)] and summary.top_scenes == [("kitchen", 1)]
+
+
+def _as_schema_2(path: Path) -> None:
+    """Rewrite a labels shard as an older ovlabel wrote it: segments without class_name, schema version 2."""
+    table = pq.read_table(path)
+    rows = [{**r, "segments": [{k: v for k, v in s.items() if k != "class_name"} for s in r["segments"]]}
+            for r in table.to_pylist()]
+    segment = pa.struct([f for f in table.schema.field("segments").type.value_type if f.name != "class_name"])
+    fields = [pa.field("segments", pa.list_(pa.field("item", segment, nullable=False)), nullable=False)
+              if f.name == "segments" else f for f in table.schema]
+    meta = {**table.schema.metadata, VERSION_KEY: b"2"}
+    pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema(fields, metadata=meta)), path)
+
+
+def test_a_schema_2_shard_of_a_forced_resume_keeps_its_schema_when_rewritten(tmp_path: Path) -> None:
+    out = _output(tmp_path)
+    old = shard(tmp_path / "o", LABELS, "b-00000.parquet", labels("i1", "i9", start=1))
+    _as_schema_2(old)
+    assert drop_duplicate_rows(out) == 1
+    table = pq.read_table(old)
+    assert table.column("image_id").to_pylist() == ["i9"] and table.schema.metadata[VERSION_KEY] == b"2"
+    assert "class_name" not in [f.name for f in table.schema.field("segments").type.value_type]
+    assert segment_class_counts(out.fs, out.shard_files(LABELS)) == {("scene", "scene"): 3}  # v2: class = label
