@@ -51,13 +51,26 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]
             yield f"{prefix}{key}", value
 
 
-def first_difference(old: dict[str, Any], new: dict[str, Any]) -> Optional[tuple[str, Any, Any]]:
-    """The first dotted key (in sorted order) whose value differs: (key, old value, new value); None if equal."""
-    a, b = dict(flatten(old)), dict(flatten(new))
+def first_difference(old: dict[str, Any], new: dict[str, Any], defaults: Optional[dict[str, Any]] = None
+                     ) -> Optional[tuple[str, Any, Any]]:
+    """The first dotted key (in sorted order) whose value differs: (key, old value, new value); None if equal.
+
+    A key ``old`` lacks (an older ovlabel's config: the key came later) equals ``new``'s value when that is the
+    key's value in ``defaults``, which is what the older ovlabel did."""
+    a, b, d = dict(flatten(old)), dict(flatten(new)), dict(flatten(defaults or {}))
     for key in sorted(set(a) | set(b)):
+        if key not in a and key in d and b.get(key) == d[key]:
+            continue
         if a.get(key, "<absent>") != b.get(key, "<absent>"):
             return key, a.get(key, "<absent>"), b.get(key, "<absent>")
     return None
+
+
+def _default_labelling_config() -> dict[str, Any]:
+    from ovlabel.pipelines.options import RunConfig
+    from ovlabel.pipelines.provenance import labelling_config
+
+    return labelling_config(RunConfig())
 
 
 def _run_entry(run_id: str, config_hash: str, forced: bool) -> dict[str, Any]:
@@ -133,7 +146,7 @@ def prepare(out: OutputDir, mode: str, config: dict[str, Any], config_hash: str,
 
 def _resume(out: OutputDir, marker: dict[str, Any], config: dict[str, Any], config_hash: str, manifest: str,
             run_id: str, force: bool) -> RunPlan:
-    diff = first_difference(marker.get("config") or {}, config)
+    diff = first_difference(marker.get("config") or {}, config, _default_labelling_config())
     if diff is not None and not force:
         key, was, now = diff
         raise OutputError(f"--resume refused: the config differs from the one {out.root!r} was made with, first at "

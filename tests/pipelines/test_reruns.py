@@ -30,6 +30,11 @@ def test_first_difference_names_the_first_differing_dotted_key() -> None:
     changed = {**CONFIG, "matching": {**CONFIG["matching"], "similarity_threshold": 0.3}}
     assert reruns.first_difference(CONFIG, changed) == ("matching.similarity_threshold", 0.2, 0.3)
     assert reruns.first_difference(CONFIG, {**CONFIG, "a": {"b": 1}}) == ("a.b", "<absent>", 1)
+    # a key an older ovlabel did not have equals its default (what that ovlabel did), and only its default
+    assert reruns.first_difference(CONFIG, {**CONFIG, "a": {"b": 1}}, {"a": {"b": 1}}) is None
+    assert reruns.first_difference(CONFIG, {**CONFIG, "a": {"b": 2}}, {"a": {"b": 1}}) == ("a.b", "<absent>", 2)
+    assert reruns.first_difference({**CONFIG, "a": {"b": 2}}, {**CONFIG, "a": {"b": 1}}, {"a": {"b": 1}}) == \
+        ("a.b", 2, 1)
 
 
 def test_a_fresh_run_writes_the_marker_into_an_empty_folder(tmp_path: Path) -> None:
