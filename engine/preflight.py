@@ -34,10 +34,20 @@ def check_dense(cfg: ClipConfig) -> None:
         raise refusal
 
 
+def check_region_encoder(cfg: Config) -> None:
+    """``matching.crop_mode=alpha`` or ``mask_prompt``: a ViT tower, ``clip.region_checkpoint`` there, and mask
+    prompts to load (:func:`ovlabel.engine.matching.region_models.check_mask_input`); other modes: no
+    ``clip.region_checkpoint``."""
+    from ovlabel.engine.matching.region_models import check_mask_input
+
+    check_mask_input(cfg.clip, cfg.matching.crop_mode)
+
+
 def preflight(cfg: Config) -> None:
     """Raise :class:`ConfigError` / :class:`ModelWeightsError` for anything a run would trip on: the spaCy
     model, the part lexicon, the mask generator's own check (its registry entry's), the CLIP architecture and
-    weights (and, for crop_mode dense, a ViT image tower); a local checkpoint with a configured sha256 is
+    weights (and, for crop_mode dense, alpha and mask_prompt, a ViT image tower; for the latter two their
+    region weights, :func:`check_region_encoder`); a local checkpoint with a configured sha256 is
     hashed here, before the output folder is touched."""
     check_spacy_model(cfg.captions.spacy_model)
     if cfg.matching.lexicon_parts and cfg.matching.part_lexicon is not None:
@@ -48,3 +58,4 @@ def preflight(cfg: Config) -> None:
     check_clip(cfg.clip)
     if cfg.matching.crop_mode == "dense":
         check_dense(cfg.clip)
+    check_region_encoder(cfg)

@@ -96,3 +96,38 @@ def test_dense_mode_needs_a_vit_image_tower() -> None:
         preflight(cfg)
     preflight(load_run_config(config_path("demo.yaml"), ["clip.model=RN50", "clip.checkpoint=random",
                                                          "clip.checkpoint_sha256=null"]))  # masked crops: any tower
+
+
+@pytest.mark.parametrize(("config", "key", "file"), [
+    ("alpha-clip-l14.yaml", "clip.region_checkpoint", "clip_l14_grit20m_fultune_2xe.pth"),
+    ("ovseg-clip-l14.yaml", "clip.checkpoint", "ovseg_clip_l_9a1909.pth")])
+def test_the_region_encoder_configs_name_the_file_to_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                config: str, key: str, file: str) -> None:
+    monkeypatch.chdir(tmp_path)  # relative checkpoint paths: the working directory, then the configs folder
+    cfg = load_run_config(config_path(config))
+    with pytest.raises(ModelWeightsError) as err:
+        preflight(cfg)
+    assert str(err.value) == f"checkpoint file '{file}' not found; provide {file} and set {key}=/path/to/{file}"
+    (tmp_path / file).write_bytes(b"present")  # preflight only looks for the file (and its sha256 when set)
+    preflight(load_run_config(config_path(config)))
+
+
+def test_region_encoder_settings_fail_before_the_run(tmp_path: Path) -> None:
+    weights = tmp_path / "tower.pth"
+    weights.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="clip.region_checkpoint is only read with matching.crop_mode=alpha or "
+                                          "mask_prompt \\(crop_mode is masked\\)"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}"]))
+    preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha"]))
+    with pytest.raises(ModelWeightsError, match="region_checkpoint_sha256"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha",
+                                                             f"clip.region_checkpoint_sha256={'f' * 64}"]))
+    with pytest.raises(ConfigError, match="crop_mode=mask_prompt needs a ViT image tower; open_clip model 'RN50'"):
+        preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.model=RN50",
+                                                             "clip.checkpoint=random", "clip.checkpoint_sha256=null"]))
+    with pytest.raises(ModelWeightsError, match="crop_mode=mask_prompt needs OVSeg's learned mask prompts, which "
+                                                "clip.pretrained=openai lacks: download ovseg_clip_l_9a1909.pth"):
+        preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.model=ViT-B-16",
+                                                             "clip.pretrained=openai", "clip.checkpoint=null"]))
+    preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.checkpoint=random",
+                                                         "clip.checkpoint_sha256=null"]))
