@@ -100,6 +100,14 @@ class ClipConfig(Section):
     dense_resolution: Optional[int] = Field(
         None, ge=16, le=4096, description="matching.crop_mode=dense: the long side (pixels) an image is run at, "
         "the short side padded to whole patches; None: 2x the model's input size (448 for ViT-B-16)")
+    region_checkpoint: Optional[NonEmptyStr] = Field(
+        None, description="matching.crop_mode=alpha or mask_prompt: weights of the image tower alone, loaded over "
+        "it after clip.checkpoint / clip.pretrained (an Alpha-CLIP visual checkpoint, e.g. "
+        "clip_l14_grit20m_fultune_2xe.pth; or an OVSeg image tower holding visual.mask_embedding)")
+    region_checkpoint_sha256: Sha256 = None
+    mask_prompt_depth: int = Field(
+        3, ge=1, description="matching.crop_mode=mask_prompt: the layers whose fully masked patch tokens are "
+        "replaced by learned prompts (OVSeg's MASK_PROMPT_DEPTH, 3); a checkpoint's visual.mask_embedding has this many")
     device: Device = "auto"
     known_labels: Optional[NonEmptyStr | tuple[NonEmptyStr, ...]] = Field(
         None, description="the labels this CLIP was trained on: a YAML file (a list, or `labels:` and a list; a "
@@ -111,9 +119,14 @@ class ClipConfig(Section):
 
 
 class MatchingConfig(Section):
-    crop_mode: Literal["masked", "box", "blend", "dense"] = Field(
+    crop_mode: Literal["masked", "box", "blend", "dense", "alpha", "mask_prompt"] = Field(
         "masked", description="how a mask becomes a CLIP crop (ovlabel.engine.matching.crops.CROP_MODES); dense: "
-        "no crops, one image forward per image and patch features pooled per mask (ovlabel.engine.matching.dense)")
+        "no crops, one image forward per image and patch features pooled per mask (ovlabel.engine.matching.dense); "
+        "alpha (Alpha-CLIP) and mask_prompt (OVSeg's mask prompts): the image encoder takes the mask too "
+        "(ovlabel.engine.matching.region_encoders)")
+    alpha_context: Optional[float] = Field(
+        2.0, ge=1, description="crop_mode=alpha: the region's box is enlarged this many times for the context "
+        "crop the encoder sees with the mask as alpha (clipped to the image); None: the whole image")
     similarity_threshold: Cosine = 0.2
     probability_threshold: Fraction = 0.3
     background_labels: tuple[NonEmptyStr, ...] = ("background", "other", "thing", "stuff")

@@ -54,6 +54,15 @@ def check_dense(cfg: ClipConfig) -> None:
         raise refusal
 
 
+def check_region_encoder(cfg: Config) -> None:
+    """``matching.crop_mode=alpha`` or ``mask_prompt``: a ViT tower, ``clip.region_checkpoint`` there, and mask
+    prompts to load (:func:`ovlabel.engine.matching.region_models.check_mask_input`); other modes: no
+    ``clip.region_checkpoint``."""
+    from ovlabel.engine.matching.region_models import check_mask_input
+
+    check_mask_input(cfg.clip, cfg.matching.crop_mode)
+
+
 def check_manifest(manifest: str, rows: int = SAMPLE_ROWS) -> list[RawRow]:
     """The manifest exists and its first ``rows`` rows can be read (returned); :class:`ManifestError` if not.
     Rows that do not parse are not an error here: the run makes them error rows."""
@@ -123,6 +132,7 @@ def preflight(cfg: Config, manifest: Optional[str] = None, output: Optional[str]
 
         load_part_lexicon(cfg.matching.part_lexicon)
     check_known_labels(cfg, sample_captions(manifest, rows) if manifest is not None else ())
+    check_region_encoder(cfg)  # local files: before the checks that ask a server
     cfg.masks.spec.check(cfg.masks.settings)
     check_clip(cfg.clip)
     if cfg.matching.crop_mode == "dense":

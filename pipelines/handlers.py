@@ -125,12 +125,11 @@ class MatchModelHandler(_BundleHandler):
                       for what in ("crops", "rows", "padding")}
 
     def load_model(self) -> Any:
-        from ovlabel.engine.matching import build_embedder
-        from ovlabel.engine.matching import RegionMatcher
+        from ovlabel.engine.matching import RegionMatcher, build_region_embedder
         from ovlabel.engine.weights import pick_device, set_torch_threads
 
         set_torch_threads(self._threads)
-        embedder = build_embedder(self._clip, pick_device(self._clip.device))
+        embedder = build_region_embedder(self._clip, self._matching.crop_mode, pick_device(self._clip.device))
         return RegionMatcher(embedder, self._matching, captionless_words=self._captionless_words)
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:

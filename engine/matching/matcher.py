@@ -19,10 +19,11 @@ from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.hierarchy import tree_of
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.matching.context import ImageContext, ImageInput, candidate_masks
-from ovlabel.engine.matching.crops import crop_image, crop_region
+from ovlabel.engine.matching.crops import crop_image, crop_region, crop_with_mask, image_with_mask
 from ovlabel.engine.matching.dense import DENSE_MODE, DenseEmbedder
 from ovlabel.engine.matching.embedder import RegionEmbedder
 from ovlabel.engine.matching.objects import match_objects
+from ovlabel.engine.matching.region_encoders import MASK_INPUT_MODES, MaskInputEmbedder
 from ovlabel.engine.matching.parts import Lexicon, PartLexicon, grow_objects, match_parts
 from ovlabel.engine.matching.scene import match_scene
 from ovlabel.engine.matching.slots import Rules, caption_labels, nouns_at_level
@@ -74,8 +75,11 @@ class RegionMatcher:
         """(K, D) scene embeddings and, per image, (M_k, D) embeddings of its kept masks' crops: the scene crops
         and all region crops of the batch go through the encoder as one stream (one embed_crops call), so only
         its last chunk is padded. crop_mode dense: the scene crops alone, and each image's masks pooled from
-        its patch embeddings (:meth:`DenseEmbedder.embed_masks`)."""
+        its patch embeddings (:meth:`DenseEmbedder.embed_masks`); alpha and mask_prompt: crops and their masks
+        (:meth:`_embed_with_masks`)."""
         size = self.embedder.crop_size
+        if self.cfg.crop_mode in MASK_INPUT_MODES:
+            return _split(self._embed_with_masks(items, kept), len(items), kept)
         crops = [crop_image(item.image, size) for item in items]
         if self.cfg.crop_mode == DENSE_MODE:  # no region crops: one image forward per image (dense.py)
             dense = _dense_embedder(self.embedder)
@@ -83,9 +87,17 @@ class RegionMatcher:
                                                                  for item, masks in zip(items, kept)]
         crops += [crop_region(item.image, masks.decode(i), self.cfg.crop_mode, size)
                   for item, masks in zip(items, kept) for i in range(len(masks))]
-        flat = self.embedder.embed_crops(np.stack(crops))
-        bounds = np.cumsum([len(items)] + [len(m) for m in kept])
-        return flat[:len(items)], [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
+        return _split(self.embedder.embed_crops(np.stack(crops)), len(items), kept)
+
+    def _embed_with_masks(self, items: Sequence[ImageInput], kept: Sequence[MaskBatch]) -> np.ndarray:
+        """(K + sum M_k, D): each image as a region with a mask covering it, then every kept mask's crop with
+        its mask (:func:`crop_with_mask`), in one embed_regions stream."""
+        encoder = _mask_input_embedder(self.embedder, self.cfg.crop_mode)
+        mode, size, context = self.cfg.crop_mode, self.embedder.crop_size, self.cfg.alpha_context
+        pairs = [image_with_mask(item.image, mode, size, context) for item in items]
+        pairs += [crop_with_mask(item.image, masks.decode(i), mode, size, context)
+                  for item, masks in zip(items, kept) for i in range(len(masks))]
+        return encoder.embed_regions(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]))
 
     def _batch_labels(self, items: Sequence[ImageInput]) -> list[str]:
         """Every label any level of the batch may score, in a fixed order (background first)."""
@@ -119,6 +131,20 @@ class RegionMatcher:
             objects, parts, masks = grow_objects(ctx, objects, parts, self.cfg.part_containment)
         log.debug("matched %d masks: %d objects, %d parts", len(ctx.masks), len(objects), len(parts))
         return ImageMatches(match_scene(ctx, rules), tuple(objects + parts), masks)
+
+
+def _split(flat: np.ndarray, scenes: int, kept: Sequence[MaskBatch]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows of ``scenes`` scene crops, then each image's kept masks -> (scene rows, per-image region rows)."""
+    bounds = np.cumsum([scenes] + [len(m) for m in kept])
+    return flat[:scenes], [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
+
+
+def _mask_input_embedder(embedder: RegionEmbedder, mode: str) -> MaskInputEmbedder:
+    if not isinstance(embedder, MaskInputEmbedder) or embedder.crop_mode != mode:
+        built = getattr(embedder, "crop_mode", None)
+        raise ConfigError(f"matching.crop_mode={mode} needs an embedder built for it (build_region_embedder); "
+                          f"{type(embedder).__name__} is built for {built or 'plain crops'}")
+    return embedder
 
 
 def _dense_embedder(embedder: RegionEmbedder) -> DenseEmbedder:

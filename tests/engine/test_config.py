@@ -60,7 +60,7 @@ def test_override_values_are_typed() -> None:
     assert parse_override("matching.lexicon_parts=true") == ("matching.lexicon_parts", True)
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "tiny.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "tiny.yaml", "alpha-clip-l14.yaml", "ovseg-clip-l14.yaml"])
 def test_shipped_configs_validate(name: str) -> None:
     assert isinstance(load_run_config(config_path(name)), RunConfig)
 

@@ -211,3 +211,41 @@ def test_the_output_is_probed_where_it_will_be_written_and_nothing_is_left(tmp_p
         check_output(str(tmp_path / "file" / "out"))
     with pytest.raises(OutputError, match=r"^--output '/proc/out' cannot be written \(.*\); choose a folder you can "):
         check_output("/proc/out")
+
+
+@pytest.mark.parametrize(("config", "key", "file"), [
+    ("alpha-clip-l14.yaml", "clip.region_checkpoint", "clip_l14_grit20m_fultune_2xe.pth"),
+    ("ovseg-clip-l14.yaml", "clip.checkpoint", "ovseg_clip_l_9a1909.pth")])
+def test_the_region_encoder_configs_name_the_file_to_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                config: str, key: str, file: str) -> None:
+    monkeypatch.chdir(tmp_path)  # relative checkpoint paths: the working directory, then the configs folder
+    no_sam = ["masks.generator=superpixel"]  # SAM's weights are a URL: probed (and unreachable) here
+    with pytest.raises(ModelWeightsError) as err:
+        preflight(load_run_config(config_path(config), no_sam))
+    assert str(err.value) == f"checkpoint file '{file}' not found; provide {file} and set {key}=/path/to/{file}"
+    (tmp_path / file).write_bytes(b"present")  # preflight only looks for the file (and its sha256 when set)
+    try:
+        preflight(load_run_config(config_path(config), no_sam))
+    except ModelWeightsError as exc:  # what comes next is not this file (e.g. OpenAI's weights from the hub, offline)
+        assert file not in str(exc) and key not in str(exc)
+
+
+def test_region_encoder_settings_fail_before_the_run(tmp_path: Path) -> None:
+    weights = tmp_path / "tower.pth"
+    weights.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="clip.region_checkpoint is only read with matching.crop_mode=alpha or "
+                                          "mask_prompt \\(crop_mode is masked\\)"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}"]))
+    preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha"]))
+    with pytest.raises(ModelWeightsError, match="region_checkpoint_sha256"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha",
+                                                             f"clip.region_checkpoint_sha256={'f' * 64}"]))
+    with pytest.raises(ConfigError, match="crop_mode=mask_prompt needs a ViT image tower; open_clip model 'RN50'"):
+        preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.model=RN50",
+                                                             "clip.checkpoint=random", "clip.checkpoint_sha256=null"]))
+    with pytest.raises(ModelWeightsError, match="crop_mode=mask_prompt needs OVSeg's learned mask prompts, which "
+                                                "clip.pretrained=openai lacks: download ovseg_clip_l_9a1909.pth"):
+        preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.model=ViT-B-16",
+                                                             "clip.pretrained=openai", "clip.checkpoint=null"]))
+    preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.checkpoint=random",
+                                                         "clip.checkpoint_sha256=null"]))
