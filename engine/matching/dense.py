@@ -223,4 +223,7 @@ def embed_masks(embedder: Any, image: np.ndarray, masks: MaskBatch) -> np.ndarra
     x = embedder._pixels(canvas(image, frame, fill)[None])
     with torch.inference_mode(), embedder._autocast():
         grid = grid_embeddings(embedder.model.visual, x, embedder.cfg.flip_average).cpu().numpy()
+    work = getattr(embedder, "work", None)
+    if work is not None:  # one image forward (two with flip averaging): encoder work, no padding
+        work.add(1, 1, 2 if embedder.cfg.flip_average else 1)
     return pool(grid, *coverage(masks, frame))
