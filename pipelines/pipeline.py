@@ -17,7 +17,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ovlabel.engine.faults import fault_point
 from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO, STAGING
-from ovlabel.engine.manifest import base_dir_of, check_exists
+from ovlabel.engine.sources import base_dir_of, check_exists
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import reruns, stages
 from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 
 def build_pipeline(p: beam.Pipeline, cfg: RunConfig, manifest: str, target: ShardTarget,
                    done: Optional[DoneRows] = None) -> None:
-    """Wire all stages into ``p``; shards are published to ``target`` as the run goes.
+    """Wire all stages into ``p`` for ``manifest`` (a manifest, a folder or a glob of images; the first
+    ``input.limit`` rows); shards are published to ``target`` as the run goes.
 
     With ``done`` (a resumed run), the manifest rows that already have a row there are skipped.
     """
-    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest), done)
+    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest), done, cfg.input.limit)
     records, e_dups = stages.deduplicate(records, done)
     bundles, e_parse = stages.parse_captions(records, cfg)
     bundles, e_load = stages.load_images(bundles, cfg)
@@ -96,7 +97,8 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
     run_id = run_id or new_run_id()
     mode = "overwrite" if overwrite else "resume" if resume else "fresh"
     with OutputLock(out, run_id, cfg.output.lock_stale_after_s):
-        plan = reruns.prepare(out, mode, labelling_config(cfg), config_sha256(cfg), manifest, run_id, force_resume)
+        plan = reruns.prepare(out, mode, labelling_config(cfg), config_sha256(cfg), manifest, run_id, force_resume,
+                               cfg.input.limit)
         started = time.time()
         p = beam.Pipeline(options=options)
         done = DoneRows(output, plan.done_files) if plan.done_files else None
@@ -106,7 +108,8 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
         drop_duplicate_rows(out, *plan.under)
         out.remove_run(STAGING, run_id)
         metrics = _metrics(result)
-        summary = replace(account(out, manifest, time.time() - started, *plan.under), stages=stage_counts(metrics))
+        summary = replace(account(out, manifest, time.time() - started, *plan.under, limit=cfg.input.limit),
+                          stages=stage_counts(metrics))
         runs = (out.marker(*plan.under) or {}).get("runs", [])
         fault_point("before-run-info")
         out.write_json(RUN_INFO, run_metadata(cfg, manifest, run_id, summary, metrics, beam_args, runs), *plan.under)

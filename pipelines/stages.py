@@ -16,9 +16,10 @@ from apache_beam.ml.inference.base import RunInference
 from ovlabel.engine.captions import parse_record_captions
 from ovlabel.engine.errors import InputError
 from ovlabel.engine.layout import STAGING, open_location
-from ovlabel.engine.manifest import RawRow, read_rows, to_record
+from ovlabel.engine.manifest import RawRow, to_record
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.engine.shards import ShardPolicy, ShardWriter
+from ovlabel.engine.sources import read_rows
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
 from ovlabel.pipelines.options import RunConfig
 from ovlabel.pipelines.output import read_row_keys
@@ -137,12 +138,13 @@ class _ValidateRow(beam.DoFn):
         yield to_record(row, self.base_dir)
 
 
-def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str,
-                  done: Optional[DoneRows] = None) -> tuple[beam.PCollection, beam.PCollection]:
-    """ReadManifest: one reader streams the rows, then a reshuffle spreads them over workers."""
+def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str, done: Optional[DoneRows] = None,
+                  limit: Optional[int] = None) -> tuple[beam.PCollection, beam.PCollection]:
+    """ReadManifest: one reader streams the rows of the manifest, folder or glob (the first ``limit``), then a
+    reshuffle spreads them over workers."""
     rows = (pipeline
             | "ManifestPath" >> beam.Create([manifest])
-            | "ReadRows" >> beam.FlatMap(read_rows)
+            | "ReadRows" >> beam.FlatMap(read_rows, limit)
             | "Spread" >> beam.Reshuffle())
     return rows | _Stage(VALIDATE_ROWS, _ValidateRow(base_dir, done))
 
