@@ -186,7 +186,7 @@ class Listing:
 
 
 def _read_sidecar(fs: fsspec.AbstractFileSystem, path: str, max_bytes: int = MAX_SIDECAR_BYTES) -> bytes:
-    with fs.open(path, "rb") as fh:
+    with (open(path, "rb") if isinstance(fs, LocalFileSystem) else fs.open(path, "rb")) as fh:  # local: skips fsspec
         raw = fh.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise ValueError(f"caption sidecar {posixpath.basename(path)!r} is over {max_bytes} bytes")

@@ -6,6 +6,7 @@ accounting) reads them here, so each kind of input has one definition of its row
 """
 from __future__ import annotations
 
+import os
 import posixpath
 from itertools import islice
 from typing import Iterator, Optional
@@ -44,6 +45,11 @@ def listing_of(location: str) -> Optional[Listing]:
     if is_image_name(posixpath.basename(location)) or _exists(location, "dir"):
         return Listing.of(location, literal)
     return None
+
+
+def absolute_location(location: str) -> str:
+    """A local relative path (or glob) made absolute, as a worker's working folder may differ; URIs as given."""
+    return location if "://" in location else os.path.abspath(location)
 
 
 def read_rows(location: str, limit: Optional[int] = None) -> Iterator[RawRow]:

@@ -17,7 +17,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ovlabel.engine.faults import fault_point
 from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO, STAGING
-from ovlabel.engine.sources import base_dir_of, check_exists
+from ovlabel.engine.sources import absolute_location, base_dir_of, check_exists
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import reruns, stages
 from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
@@ -90,6 +90,7 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
     Shards are published as the run goes; with ``overwrite`` the new output replaces the old one only when
     complete (:mod:`ovlabel.pipelines.reruns`). Everything checkable is checked before the folder is touched.
     """
+    manifest = absolute_location(manifest)  # what workers read, whatever their working folder
     check_exists(manifest)
     preflight(cfg)
     options = PipelineOptions(list(beam_args) or ["--runner=DirectRunner"])

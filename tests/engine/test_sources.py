@@ -61,3 +61,13 @@ def test_check_exists_names_the_problem(world: Path) -> None:
     (world / "notes.md").write_text("x")
     with pytest.raises(ManifestError, match="unknown extension; use .jsonl, .csv or .parquet .*folder of images"):
         check_exists(str(world / "notes.md"))
+
+
+def test_a_relative_location_is_made_absolute_for_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ovlabel.engine.sources import absolute_location
+
+    monkeypatch.chdir(tmp_path)
+    assert absolute_location("photos/*.jpg") == f"{tmp_path}/photos/*.jpg"
+    assert absolute_location("m.jsonl") == str(tmp_path / "m.jsonl")
+    assert absolute_location("gs://bucket/photos/") == "gs://bucket/photos/"
+    assert absolute_location("/data/p") == "/data/p"

@@ -118,3 +118,16 @@ def test_limit_then_resume_finishes_the_folder(photos: Path, tmp_path: Path,
     (photos / "a.txt").write_text("A different caption.\n")  # a changed sidecar is a changed row
     assert main([*base, "--resume"]) == 2
     assert "manifest row 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_relative_folder_on_portable_runner_workers_gives_the_same_rows(
+        labelled: ovlabel.LabelResult, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.pipelines.helpers import comparable, portable_services
+
+    with portable_services() as beam_args:
+        monkeypatch.chdir(photos.parent)  # the workers started elsewhere: the relative folder must still be found
+        result = ovlabel.label(photos.name, tmp_path / "out", config="tiny", overrides=OVERRIDES, beam_args=beam_args)
+    assert result.ok and result.summary.input_rows == 5
+    for kind in ("labels", "errors"):
+        assert comparable(read_rows(tmp_path / "out", kind)) == comparable(read_rows(Path(labelled.output), kind))
