@@ -79,7 +79,8 @@ def reference_labels(cfg: Config, records: Iterable[InputRecord],
     for record in records:
         try:
             image = times.timed("load", load_configured, record.image_uri, cfg.images, cfg.input)
-            parses = times.timed("parse", parse_record_captions, parser, record.captions, cfg.captions.max_chars)
+            parses = times.timed("parse", parse_record_captions, parser, record.captions, cfg.captions.max_chars,
+                                 cfg.matching.captionless == "vocabulary")
         except InputError:
             continue
         masks = times.timed("masks", lambda: generator.generate([image], [record.image_id])[0])

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Mapping, Optional, Sequence, TypeVar
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from ovlabel.engine import images
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.config import MasksConfig
 from ovlabel.engine.shipped import find_config
-from ovlabel.engine.sections import Cosine, Device, Fraction, NonEmptyStr, Precision, Section, describe_error
+from ovlabel.engine.sections import Cosine, Device, Fraction, NonEmptyStr, Precision, Section, describe_error, nested
 from ovlabel.engine.weights import CheckpointLocation, Sha256
 
 OVSEG_TEMPLATES: tuple[str, ...] = (
@@ -94,19 +94,41 @@ class ClipConfig(Section):
     model_config_file: Optional[NonEmptyStr] = None  # a custom open_clip architecture (JSON)
     flip_average: bool = Field(False, description="average each crop's embedding with its mirror image's")
     templates: tuple[Template, ...] = Field(OVSEG_TEMPLATES, min_length=1)
-    crops_per_batch: int = Field(16, ge=1, description="crops per image-encoder call (fixed, so a crop's embedding "
-                                 "does not depend on its batch; the batch's last call is padded)")
+    crops_per_batch: Optional[int] = Field(
+        None, ge=1, description="crops per image-encoder call (fixed, so a crop's embedding does not depend on its "
+        "batch; the batch's last call is padded); None: 4 on a CPU (a ViT-B/16 crop costs the same alone as in 4, "
+        "more per crop in 8 or 16), 64 on CUDA")
     precision: Precision = Field("auto", description="bf16 autocast on CUDA ('auto'), everywhere ('bf16'), or fp32")
     dense_resolution: Optional[int] = Field(
         None, ge=16, le=4096, description="matching.crop_mode=dense: the long side (pixels) an image is run at, "
         "the short side padded to whole patches; None: 2x the model's input size (448 for ViT-B-16)")
+    region_checkpoint: Optional[NonEmptyStr] = Field(
+        None, description="matching.crop_mode=alpha or mask_prompt: weights of the image tower alone, loaded over "
+        "it after clip.checkpoint / clip.pretrained (an Alpha-CLIP visual checkpoint, e.g. "
+        "clip_l14_grit20m_fultune_2xe.pth; or an OVSeg image tower holding visual.mask_embedding)")
+    region_checkpoint_sha256: Sha256 = None
+    mask_prompt_depth: int = Field(
+        3, ge=1, description="matching.crop_mode=mask_prompt: the layers whose fully masked patch tokens are "
+        "replaced by learned prompts (OVSeg's MASK_PROMPT_DEPTH, 3); a checkpoint's visual.mask_embedding has this many")
     device: Device = "auto"
+    known_labels: Optional[NonEmptyStr | tuple[NonEmptyStr, ...]] = Field(
+        None, description="the labels this CLIP was trained on: a YAML file (a list, or `labels:` and a list; a "
+        "relative path not found is looked up in the configs folder) or the list itself; None: any word")
+    unknown_labels: Literal["warn", "refuse"] = Field(
+        "warn", description="caption nouns outside known_labels: labelled and counted, warned about once a run "
+        "(warn); or refused (refuse): at preflight when the config's own words or the first manifest rows' "
+        "captions name one, and each later row naming one becomes a ParseCaptions error row")
 
 
 class MatchingConfig(Section):
-    crop_mode: Literal["masked", "box", "blend", "dense"] = Field(
+    crop_mode: Literal["masked", "box", "blend", "dense", "alpha", "mask_prompt"] = Field(
         "masked", description="how a mask becomes a CLIP crop (ovlabel.engine.matching.crops.CROP_MODES); dense: "
-        "no crops, one image forward per image and patch features pooled per mask (ovlabel.engine.matching.dense)")
+        "no crops, one image forward per image and patch features pooled per mask (ovlabel.engine.matching.dense); "
+        "alpha (Alpha-CLIP) and mask_prompt (OVSeg's mask prompts): the image encoder takes the mask too "
+        "(ovlabel.engine.matching.region_encoders)")
+    alpha_context: Optional[float] = Field(
+        2.0, ge=1, description="crop_mode=alpha: the region's box is enlarged this many times for the context "
+        "crop the encoder sees with the mask as alpha (clipped to the image); None: the whole image")
     similarity_threshold: Cosine = 0.2
     probability_threshold: Fraction = 0.3
     background_labels: tuple[NonEmptyStr, ...] = ("background", "other", "thing", "stuff")
@@ -139,12 +161,26 @@ class MatchingConfig(Section):
     merge_similarity: Optional[float] = Field(
         None, gt=0, le=1, description="object nouns of one image whose label embeddings have at least this cosine "
         "('car', 'automobile') are one class: probabilities summed, one label; None: never merged")
+    captionless: Literal["error", "vocabulary"] = Field(
+        "error", description="a row with no captions, or none with a noun: 'error' (an error row) or 'vocabulary' "
+        "(labelled from object_vocabulary, or when that is empty from the classes of vocabulary.file)")
 
     @property
     def part_area_fraction(self) -> float:
         """The smallest part candidate (fraction of the image): ``min_part_area_fraction``, else the objects' floor."""
         part = self.min_part_area_fraction
         return self.min_mask_area_fraction if part is None else part
+
+
+class VocabularyConfig(Section):
+    """The label vocabulary: the canonical class of every caption word (ovlabel.engine.ontology)."""
+
+    file: Optional[NonEmptyStr] = Field(
+        None, description="a shipped vocabulary (coco, lvis, demo: configs/vocab/classes/) or a YAML file of "
+        "'class: [synonyms...]'; None: a segment's class is its caption word")
+    unmapped: Literal["keep", "drop"] = Field(
+        "keep", description="a label the vocabulary does not list: 'keep' (its class is the caption word) or "
+        "'drop' (the segment is left out, an object with its parts; counted per reason in run.json)")
 
 
 class DemoConfig(Section):
@@ -177,7 +213,18 @@ class Config(Section):
     masks: MasksConfig = MasksConfig()
     clip: ClipConfig = ClipConfig()
     matching: MatchingConfig = MatchingConfig()
+    vocabulary: VocabularyConfig = VocabularyConfig()
     demo: Optional[DemoConfig] = None
+
+    @model_validator(mode="after")
+    def _vocabulary_is_there_when_needed(self) -> "Config":
+        if self.vocabulary.unmapped == "drop" and self.vocabulary.file is None:
+            raise nested("vocabulary.unmapped", "value_error", "'drop' needs a vocabulary: set vocabulary.file "
+                         "(e.g. coco), or keep unmapped labels with 'keep'")
+        if self.matching.captionless == "vocabulary" and not (self.matching.object_vocabulary or self.vocabulary.file):
+            raise nested("matching.captionless", "value_error", "'vocabulary' needs words to label captionless rows "
+                         "with: set matching.object_vocabulary or vocabulary.file")
+        return self
 
 
 C = TypeVar("C", bound=Config)
@@ -316,5 +363,6 @@ def load_config(path: Optional[str | Path] = None, overrides: Overrides = (),
     try:
         return schema.model_validate(tree)
     except ValidationError as err:
-        hint = schema.unknown_section_hint if err.errors()[0]["loc"][0] not in schema.model_fields else ""
+        loc = err.errors()[0]["loc"]  # () for a check across sections (Config's own validator)
+        hint = schema.unknown_section_hint if loc and loc[0] not in schema.model_fields else ""
         raise ConfigError(describe_error(err, origin) + hint) from None

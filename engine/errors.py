@@ -32,3 +32,12 @@ class ModelWeightsError(OvlabelError):
 
 class OutputError(OvlabelError):
     """The output folder cannot be written as asked (not empty, outside the output root...)."""
+
+
+class LabelsError(OvlabelError):
+    """A run's labels cannot be read back as asked (no shards, a shard of another schema version, an image that is
+    gone): the message names the file."""
+
+
+class RunnerError(OvlabelError):
+    """The Beam runner cannot be reached or started: start its job service, or run locally."""

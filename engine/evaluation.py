@@ -7,16 +7,19 @@ neither hits nor misses: a prediction covered by one is ignored.
 
 Rows of the labels shards find their ground-truth image by ``image_id`` (the COCO id as a string,
 the image's ``image_key``, or its file name / file stem) or by the file name of ``image_uri``.
-Labels are caption lemmas ('automobile', 'woman'); a label names a GT category when equal to its
-name or when ``synonyms`` maps it there (default: :data:`COMMON_SYNONYMS`; ``ovlabel eval`` adds the
-demo world's caption words).
+A segment counts as its class (:func:`ovlabel.engine.labelset.segment_class`: its ``class_name``, or in
+version 2 shards its caption lemma, 'automobile', 'woman'); a class names a GT category when its class in the
+label vocabulary (:mod:`ovlabel.engine.ontology`: ``ovlabel eval --vocabulary NAME|FILE``, by default the
+one the run labelled with, as its ``classes.json`` records) is the category's name; with no vocabulary,
+when it is the name itself.
 
 Per level, predictions and GT instances of one image are matched one-to-one, highest IoU first
 (index order on ties), same category only, at mask IoU >= ``iou_threshold``. Reported: precision,
 recall, mean IoU of matched pairs, per-category counts, and recall over the instances whose
 category the image's captions name (``recall_mentioned``: what a caption-driven labeller can
 reach). GT images with no labels row are all misses (and a wrong scene). Scene accuracy compares
-the root segment's label (through ``synonyms``) with the image's ``scene``.
+the root segment's label (through the vocabulary) with the image's ``scene``. Beside these, COCO mask AP
+per level (:mod:`ovlabel.engine.mask_ap`), and ``only_labelled`` leaves out the GT images with no row.
 """
 from __future__ import annotations
 
@@ -35,22 +38,14 @@ from pycocotools import mask as mask_utils
 from ovlabel.engine import layout
 from ovlabel.engine import rle as rle_utils
 from ovlabel.engine.errors import OvlabelError
+from ovlabel.engine.labelset import open_run, segment_class
+from ovlabel.engine.mask_ap import ap_lines, mask_ap
+from ovlabel.engine.ontology import Vocabulary, load_vocabulary, plural, word_key
 
 log = logging.getLogger(__name__)
 LEVELS = ("object", "part")
 ROW_COLUMNS = ["image_id", "image_uri", "captions", "scene", "segments"]
 
-# label lemma -> COCO category name, for labels that differ from the category they name
-COMMON_SYNONYMS: dict[str, str] = {
-    "man": "person", "woman": "person", "men": "person", "women": "person", "people": "person", "boy": "person",
-    "girl": "person", "child": "person", "children": "person", "kid": "person", "guy": "person", "lady": "person",
-    "player": "person", "skier": "person", "surfer": "person", "automobile": "car", "bike": "bicycle",
-    "motorbike": "motorcycle", "plane": "airplane", "aeroplane": "airplane", "jet": "airplane", "ship": "boat",
-    "television": "tv", "puppy": "dog", "kitten": "cat", "fridge": "refrigerator", "sofa": "couch",
-    "cellphone": "cell phone", "phone": "cell phone", "doughnut": "donut", "mug": "cup",
-}
-_IRREGULAR_PLURALS = {"person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",
-                      "foot": "feet", "sheep": "sheep", "knife": "knives", "leaf": "leaves", "shelf": "shelves"}
 
 
 class EvaluationError(OvlabelError):
@@ -119,13 +114,20 @@ def parse_ground_truth(coco: Mapping[str, Any]) -> list[GtImage]:
     return images
 
 
-def load_ground_truth(path: str) -> list[GtImage]:
+def read_coco(path: str) -> dict[str, Any]:
+    """The COCO instances JSON at ``path`` (local or fsspec)."""
     try:
         with fsspec.open(path, "rt", encoding="utf-8") as fh:
             coco = json.load(fh)
     except (OSError, ValueError) as exc:
         raise EvaluationError(f"ground truth {path!r} cannot be read as COCO JSON ({exc}); pass --gt instances.json") from None
-    return parse_ground_truth(coco)
+    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
+        raise EvaluationError(f"ground truth {path!r} has no 'images' list; pass a COCO instances JSON")
+    return coco
+
+
+def load_ground_truth(path: str) -> list[GtImage]:
+    return parse_ground_truth(read_coco(path))
 
 
 # --- predictions ----------------------------------------------------------------------------
@@ -133,14 +135,10 @@ def load_ground_truth(path: str) -> list[GtImage]:
 
 def read_label_rows(labels: str) -> list[dict[str, Any]]:
     """Every labels row (image_id, image_uri, captions, scene, segments) of the shards at ``labels``
-    (a run folder, its labels/ folder or one shard: :mod:`ovlabel.engine.layout`)."""
-    fs, path = layout.open_location(labels)
-    files = layout.find_shards(fs, path, layout.LABELS)
-    if not files:
-        raise EvaluationError(f"no labels shards (*.parquet) in {labels!r} or its labels/ folder; "
-                              f"pass a run's --output folder")
-    rows = layout.read_rows(fs, files, ROW_COLUMNS)
-    log.info("read %d labels rows from %d shards", len(rows), len(files))
+    (a run folder, its labels/ folder or one shard), read through :func:`ovlabel.engine.labelset.open_run`."""
+    run = open_run(labels)
+    rows = run.rows(ROW_COLUMNS)
+    log.info("read %d labels rows from %d shards", len(rows), len(run.files))
     return rows
 
 
@@ -265,36 +263,25 @@ def score_level(preds: Sequence[tuple[Optional[str], dict[str, Any]]], gts: Sequ
 # --- labels and mentions --------------------------------------------------------------------
 
 
-def plural(word: str) -> str:
-    """English plural of a (possibly multiword) noun: 'bus' -> 'buses', 'night sky' -> 'night skies'."""
-    head, _, last = word.rpartition(" ")
-    if last in _IRREGULAR_PLURALS:
-        out = _IRREGULAR_PLURALS[last]
-    elif re.search(r"(s|x|z|ch|sh)$", last):
-        out = last + "es"
-    elif re.search(r"[^aeiou]y$", last):
-        out = last[:-1] + "ies"
-    else:
-        out = last + "s"
-    return f"{head} {out}" if head else out
-
-
 class LabelMap:
-    """Label lemma -> GT category name (None when it names none), and caption mentions per category."""
+    """Label lemma -> GT category name (None when it names none), and caption mentions per category.
 
-    def __init__(self, categories: Iterable[str], synonyms: Mapping[str, str]) -> None:
+    A label names the category its class in ``vocabulary`` is (a label the vocabulary does not list, or any
+    label with no vocabulary, names the category of its own name); a category is mentioned by any word of its
+    class (its name and synonyms, singular or plural)."""
+
+    def __init__(self, categories: Iterable[str], vocabulary: Optional[Vocabulary] = None) -> None:
         self.categories = frozenset(_norm(c) for c in categories)
-        self.synonyms = {_norm(k): _norm(v) for k, v in synonyms.items() if _norm(v) in self.categories}
-        words: dict[str, set[str]] = {c: {c} for c in self.categories}
-        for word, category in self.synonyms.items():
-            words[category].add(word)
-        self._forms = {c: {f for w in ws for f in (w, plural(w))} for c, ws in words.items()}
+        self.vocabulary = vocabulary
+        words = {c: {c, *(vocabulary.words(c) if vocabulary is not None else ())} for c in self.categories}
+        self._forms = {c: {f for w in ws for f in (word_key(w), plural(word_key(w)))} for c, ws in words.items()}
 
     def category(self, label: Optional[str]) -> Optional[str]:
         if not label:
             return None
-        key = _norm(label)
-        return key if key in self.categories else self.synonyms.get(key)
+        found = self.vocabulary.class_of(label) if self.vocabulary is not None else None
+        key = _norm(found or label)
+        return key if key in self.categories else None
 
     def mentioned(self, captions: Sequence[str]) -> set[str]:
         """Categories any of whose words (singular or plural) occurs in ``captions``."""
@@ -325,17 +312,19 @@ def _score_image(img: GtImage, row: Optional[Mapping[str, Any]], labels: LabelMa
     for level in LEVELS:
         preds = []
         for s in (s for s in segments if s["level"] == level):
-            category = labels.category(s["label"])
+            category = labels.category(segment_class(s))
             if category is None:
-                totals.unmapped[s["label"]] += 1
+                totals.unmapped[segment_class(s)] += 1
             preds.append((category, _pred_rle(s, img.size)))
         gts = [g for g in img.instances if g.level == level]
         totals.merge(level, score_level(preds, gts, mentioned, threshold))
     if img.scene is not None:
-        got = labels.category(row["scene"]) if row else None
+        root = next((s for s in segments if s["level"] == "scene"), None)
+        said = segment_class(root) if root else (row["scene"] if row else None)
+        got = labels.category(said)
         totals.scene_total += 1
         totals.scene_correct += int(got == img.scene)
-        totals.scene_confusion[f"{img.scene} -> {got or (row['scene'] if row else '(no row)')}"] += 1
+        totals.scene_confusion[f"{img.scene} -> {got or said or '(no row)'}"] += 1
 
 
 def _level_report(per_category: Mapping[str, LevelCounts]) -> dict[str, Any]:
@@ -347,29 +336,83 @@ def _level_report(per_category: Mapping[str, LevelCounts]) -> dict[str, Any]:
     return out
 
 
-def evaluate(labels: str, gt: str, iou_threshold: float = 0.5, synonyms: Optional[Mapping[str, str]] = None
-             ) -> dict[str, Any]:
-    """The report (a JSON-able dict) of the labels under ``labels`` against the COCO JSON ``gt``."""
+def run_vocabulary(labels: str) -> Optional[Vocabulary]:
+    """The vocabulary the run at ``labels`` was labelled with, as its ``classes.json`` records it (None: the run
+    had none, or wrote no classes.json: an older ovlabel's). :class:`EvaluationError` when it cannot be loaded
+    or its file has changed since the run."""
+    fs, path = layout.open_location(labels)
+    folders = [path, posixpath.dirname(path), posixpath.dirname(posixpath.dirname(path))]
+    found = next((posixpath.join(f, layout.CLASSES) for f in folders if fs.isfile(posixpath.join(f, layout.CLASSES))),
+                 None)
+    if found is None:
+        return None
+    try:
+        with fs.open(found, "rt", encoding="utf-8") as fh:
+            ref = (json.load(fh).get("vocabulary") or {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise EvaluationError(f"{found!r} cannot be read ({exc}); pass --vocabulary NAME|FILE (or none)") from None
+    if not ref.get("name"):
+        return None
+    try:
+        vocabulary = load_vocabulary(str(ref["name"]))
+    except OvlabelError as exc:
+        raise EvaluationError(f"the run's vocabulary ({found}) cannot be loaded: {exc}; pass --vocabulary NAME|FILE "
+                              f"(or none)") from None
+    if ref.get("sha256") not in (None, vocabulary.sha256):
+        raise EvaluationError(f"the run's vocabulary {ref['name']!r} has changed since the run ({found} records "
+                              f"sha256 {ref['sha256']}); pass --vocabulary NAME|FILE to score with one explicitly")
+    return vocabulary
+
+
+def eval_vocabulary(spec: Optional[str], labels: str) -> Optional[Vocabulary]:
+    """``ovlabel eval --vocabulary``: None -> the run's own (:func:`run_vocabulary`), 'none' -> no vocabulary,
+    else a shipped vocabulary's name or a file (:func:`ovlabel.engine.ontology.load_vocabulary`)."""
+    if spec is None:
+        return run_vocabulary(labels)
+    return None if spec.strip().lower() == "none" else load_vocabulary(spec)
+
+
+def evaluate(labels: str, gt: str, iou_threshold: float = 0.5, vocabulary: Optional[Vocabulary] = None,
+             only_labelled: bool = False) -> dict[str, Any]:
+    """The report (a JSON-able dict) of the labels under ``labels`` against the COCO JSON ``gt``, labels mapped to
+    categories through ``vocabulary`` (None: compared as written), with COCO mask AP per level; ``only_labelled``
+    scores only the GT images that have a labels row (a subset run)."""
     if not 0.0 < iou_threshold <= 1.0:
         raise EvaluationError(f"--iou must be in (0, 1], got {iou_threshold}")
-    images = load_ground_truth(gt)
-    return evaluate_rows(read_label_rows(labels), images, iou_threshold, synonyms)
+    coco = read_coco(gt)
+    return evaluate_rows(read_label_rows(labels), parse_ground_truth(coco), iou_threshold, vocabulary, coco=coco,
+                         only_labelled=only_labelled)
+
+
+def _coco_category_of(coco: Mapping[str, Any], labels: LabelMap) -> Any:
+    """segment -> the GT category id its class names (None: none), for :func:`ovlabel.engine.mask_ap.mask_ap`."""
+    ids: dict[str, Any] = {}
+    for cat in coco.get("categories", []):
+        ids.setdefault(_norm(cat["name"]), cat["id"])
+    return lambda segment: ids.get(labels.category(segment_class(segment)) or "")
 
 
 def evaluate_rows(rows: Iterable[Mapping[str, Any]], images: Sequence[GtImage], iou_threshold: float = 0.5,
-                  synonyms: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
-    """:func:`evaluate` on labels rows already read and ground truth already parsed."""
+                  vocabulary: Optional[Vocabulary] = None, coco: Optional[Mapping[str, Any]] = None,
+                  only_labelled: bool = False) -> dict[str, Any]:
+    """:func:`evaluate` on labels rows already read and ground truth already parsed (``coco``: the GT dict
+    ``images`` came from, for mask AP; None leaves AP out)."""
     categories = {i.category for img in images for i in img.instances} | {img.scene for img in images if img.scene}
-    label_map = LabelMap(categories, COMMON_SYNONYMS if synonyms is None else synonyms)
+    label_map = LabelMap(categories, vocabulary)
     paired, unmatched = pair_rows(rows, images)
+    scored = [k for k, row in enumerate(paired) if row is not None or not only_labelled]
     totals = _Totals()
-    for img, row in zip(images, paired):
-        _score_image(img, row, label_map, iou_threshold, totals)
+    for k in scored:
+        _score_image(images[k], paired[k], label_map, iou_threshold, totals)
     labelled = sum(r is not None for r in paired)
+    ap = None if coco is None else mask_ap(coco, [(coco["images"][k]["id"], paired[k]) for k in scored],
+                                           _coco_category_of(coco, label_map), LEVELS)
     return {
         "iou_threshold": iou_threshold,
+        "vocabulary": vocabulary.ref if vocabulary is not None else None,
         "images": {"gt": len(images), "labelled": labelled, "missing": len(images) - labelled,
-                   "unmatched_rows": unmatched},
+                   "unmatched_rows": unmatched, "scored": len(scored), "only_labelled": only_labelled},
+        "mask_ap": ap,
         "levels": {level: _level_report(totals.levels[level]) for level in LEVELS},
         "scene": {"images": totals.scene_total, "correct": totals.scene_correct,
                   "accuracy": _ratio(totals.scene_correct, totals.scene_total),
@@ -396,11 +439,17 @@ def _level_lines(name: str, rep: Mapping[str, Any]) -> Iterator[str]:
 def format_report(report: Mapping[str, Any]) -> str:
     """The report as text: a summary line per level (percent), per-category lines, scene accuracy."""
     imgs = report["images"]
+    subset = f"; scoring only the {imgs['scored']} labelled" if imgs.get("only_labelled") else ""
+    vocabulary = (report.get("vocabulary") or {}).get("name")
     lines = [f"ovlabel eval @ mask IoU >= {report['iou_threshold']}: {imgs['labelled']} of {imgs['gt']} GT images "
-             f"labelled ({imgs['missing']} missing, {imgs['unmatched_rows']} rows not in GT)"]
+             f"labelled ({imgs['missing']} missing, {imgs['unmatched_rows']} rows not in GT{subset}); vocabulary: "
+             f"{vocabulary or 'none (labels compared as written; --vocabulary NAME|FILE maps synonyms)'}"]
     for level in LEVELS:
         if report["levels"][level]["gt"] or report["levels"][level]["predictions"]:
             lines.extend(_level_lines(level, report["levels"][level]))
+    if report.get("mask_ap"):
+        lines.append("COCO mask AP (IoU 0.50:0.95; AP50, AP75 at one IoU; AR100: recall at 100 per image):")
+        lines.extend(ap_lines(report["mask_ap"]))
     scene = report["scene"]
     if scene["images"]:
         lines.append(f"scene   accuracy {_pct(scene['accuracy'])}  ({scene['correct']} of {scene['images']})")
@@ -410,6 +459,6 @@ def format_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["COMMON_SYNONYMS", "EvaluationError", "GtImage", "GtInstance", "LabelMap", "evaluate", "evaluate_rows",
+__all__ = ["EvaluationError", "GtImage", "GtInstance", "LabelMap", "eval_vocabulary", "evaluate", "evaluate_rows",
            "format_report", "load_ground_truth", "match_one_to_one", "parse_ground_truth", "plural",
-           "read_label_rows", "score_level"]
+           "read_coco", "read_label_rows", "run_vocabulary", "score_level"]

@@ -16,6 +16,7 @@ from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.records import ImageMatches, Match, Noun, Segment
 
 ROOT_ID = 0
+UNLABELLED_SCENE = "scene"  # the root's label (and class) when no scene noun names the image
 
 
 def root_segment(image_size: tuple[int, int], label: str, score: float = 1.0, similarity: Optional[float] = None,

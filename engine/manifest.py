@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import fsspec
 
 from ovlabel.engine.errors import InputError, ManifestError
+from ovlabel.engine.reach import backend_hint
 from ovlabel.engine.records import InputRecord, row_hash
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -114,7 +115,9 @@ def check_exists(path: str) -> None:
         fs, _, paths = fsspec.get_fs_token_paths(path)
         if not fs.exists(paths[0]):
             raise ManifestError(f"manifest {path!r} not found; check the --input path")
-    except (ValueError, ImportError) as exc:
+    except ImportError as exc:
+        raise ManifestError(f"manifest {path!r}: {backend_hint(path, exc)}") from None
+    except ValueError as exc:
         raise ManifestError(f"manifest {path!r}: unsupported location ({exc})") from None
 
 
@@ -132,7 +135,7 @@ def resolve_uri(image: str, base_dir: str) -> str:
     return posixpath.normpath(posixpath.join(base_dir, image))
 
 
-def _captions(data: dict[str, Any]) -> tuple[str, ...]:
+def _captions(data: dict[str, Any], required: bool = True) -> tuple[str, ...]:
     if "captions" in data and data["captions"] is not None:
         caps = data["captions"]
         if isinstance(caps, str):  # CSV cells: a JSON list or one caption
@@ -148,11 +151,15 @@ def _captions(data: dict[str, Any]) -> tuple[str, ...]:
         if not isinstance(data["caption"], str):
             raise InputError(f"field 'caption' must be a string, got {type(data['caption']).__name__}")
         return (data["caption"],)
-    raise InputError("row has no 'caption' or 'captions' field; add one")
+    if not required:
+        return ()
+    raise InputError("row has no 'caption' or 'captions' field; add one (or set matching.captionless=vocabulary "
+                     "to label rows without captions from the vocabulary)")
 
 
-def to_record(row: RawRow, base_dir: str) -> InputRecord:
-    """Validate one manifest row; raises :class:`InputError` naming the field to fix."""
+def to_record(row: RawRow, base_dir: str, captions_required: bool = True) -> InputRecord:
+    """Validate one manifest row; raises :class:`InputError` naming the field to fix. A row with no caption field
+    is one unless ``captions_required`` is False (``matching.captionless: vocabulary``): then it has none."""
     if row.data is None or row.error is not None:
         raise InputError(row.error or "unparseable manifest row")
     data = row.data
@@ -165,7 +172,7 @@ def to_record(row: RawRow, base_dir: str) -> InputRecord:
         image_id = stable_image_id(uri)
     elif not isinstance(image_id, (str, int)) or isinstance(image_id, bool):
         raise InputError(f"field 'image_id' must be a string, got {type(image_id).__name__}")
-    return InputRecord(image_id=str(image_id), image_uri=uri, captions=_captions(data), raw=row.text,
+    return InputRecord(image_id=str(image_id), image_uri=uri, captions=_captions(data, captions_required), raw=row.text,
                        row_index=row.index)
 
 

@@ -86,9 +86,12 @@ class Segment:
     clip_similarity: Optional[float] = None
     predicted_iou: Optional[float] = None
     stability_score: Optional[float] = None
+    class_name: Optional[str] = None  # the canonical class (ovlabel.engine.ontology); None until classified
 
     def to_row(self) -> dict[str, Any]:
+        """The segment as a labels row writes it; an unclassified segment's class is its label."""
         row = dataclasses.asdict(self)
+        row["class_name"] = self.label if self.class_name is None else self.class_name
         row["char_span"] = list(self.char_span) if self.char_span is not None else None
         row["bbox_xywh"] = [float(v) for v in self.bbox_xywh]
         row["mask"] = {"size": [int(v) for v in self.mask["size"]], "counts": self.mask["counts"]}

@@ -3,7 +3,9 @@
 The lists live in ``configs/vocab/*.yaml`` (shipped as package data, found through
 :data:`ovlabel.engine.shipped.CONFIG_DIR`) and are read once per process.
 
-Public helpers: :func:`parts_of`, :func:`is_part_of`, :func:`is_scene` and :func:`load_vocab`.
+Public helpers: :func:`parts_of`, :func:`is_part_of`, :func:`is_scene` and :func:`load_vocab`;
+:func:`load_part_lexicon` and :func:`load_label_list` read a config's own lists (a part lexicon, the
+labels a CLIP knows).
 """
 from __future__ import annotations
 
@@ -154,6 +156,34 @@ def load_part_lexicon(location: str) -> Mapping[str, frozenset[str]]:
         raise ConfigError(f"part lexicon {str(path)!r} not found; set matching.part_lexicon to a YAML file in the "
                           f"format of {VOCAB_DIR / 'parts.yaml'}, or to null for that one")
     return MappingProxyType(_part_table(_read_yaml(path, "fix the file or set matching.part_lexicon"), str(path)))
+
+
+@functools.lru_cache(maxsize=8)
+def load_label_list(location: str, key: str = "clip.known_labels") -> frozenset[str]:
+    """The labels of a YAML file holding a list of words, or a mapping whose ``labels`` is one (lowercase, single
+    spaces). A relative ``location`` not found from the working directory is looked up in the configs folder."""
+    path = shipped_path(location)
+    if not path.is_file():
+        raise ConfigError(f"{key} {str(path)!r} not found; point it at a YAML list of labels "
+                          f"(e.g. {VOCAB_DIR / 'demo_clip.yaml'}) or set {key}=null")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{key} {str(path)!r} cannot be read ({str(exc).splitlines()[0]}); fix the file") from None
+    words = data.get("labels") if isinstance(data, dict) else data
+    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
+        raise ConfigError(f"{key} {str(path)!r} must hold a list of labels (or `labels:` and a list); fix the file")
+    return _words(words)
+
+
+def norm_label(word: str) -> str:
+    """A label as caption lemmas are written: lowercase, single spaces ('Night_Sky' -> 'night sky')."""
+    return _norm(word)
+
+
+def label_words(words: Any) -> frozenset[str]:
+    """Labels as :func:`norm_label` writes them."""
+    return _words(words)
 
 
 def part_lexicon(location: Optional[str] = None) -> Callable[[str], frozenset[str]]:

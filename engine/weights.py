@@ -2,7 +2,8 @@
 
 Checkpoints load from safetensors or with ``torch.load(weights_only=True)``; nothing else is
 unpickled. A checkpoint that cannot be found or fetched raises :class:`ModelWeightsError` in one
-line naming the file to provide and the config key to set.
+line naming the file to provide and the config key to set; :func:`check_checkpoint` (preflight) says so
+in seconds, before a run starts, probing a URL that is not in the cache (:mod:`ovlabel.engine.reach`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from urllib.parse import urlparse
 from pydantic import AfterValidator, BeforeValidator
 
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
+from ovlabel.engine.reach import PROBE_TIMEOUT_S, filesystem, probe, reason
 from ovlabel.engine.shipped import shipped_path
 
 log = logging.getLogger(__name__)
@@ -103,10 +105,27 @@ def _local_file(location: str, key: str) -> Path:
 
 def check_local_checkpoint(location: Optional[str], key: str, expected_sha256: Optional[str] = None) -> None:
     """Raise :class:`ModelWeightsError` when ``location`` is a local file that does not exist or whose
-    sha256 is not ``expected_sha256`` (the preflight of a checkpoint: URLs and None pass). ``key`` is
-    the config key that names it."""
+    sha256 is not ``expected_sha256`` (URLs and None pass). ``key`` is the config key that names it."""
     if location is not None and not is_remote(location) and not is_random_weights(location):
         _verify(_local_file(location, key), key, expected_sha256)
+
+
+def check_checkpoint(location: Optional[str], key: str, expected_sha256: Optional[str] = None,
+                     timeout: float = PROBE_TIMEOUT_S) -> None:
+    """The preflight of a checkpoint: a local file is there (with its sha256); a URL is in the cache (with its
+    sha256) or its server answers within ``timeout`` seconds. Raises :class:`ModelWeightsError` in one line
+    naming ``key`` and the file to provide."""
+    if location is None or is_random_weights(location) or not is_remote(location):
+        check_local_checkpoint(location, key, expected_sha256)
+        return
+    cached = cached_checkpoint(location)
+    if cached.is_file():
+        _verify(cached, key, expected_sha256)
+        return
+    why = probe(location, key, timeout)
+    if why is not None:
+        raise ModelWeightsError(f"cannot fetch {location} ({why}); download {cached.name} by hand and set "
+                                f"{key}=/path/to/{cached.name}")
 
 
 def _verify(path: Path, key: str, expected_sha256: Optional[str]) -> None:
@@ -128,13 +147,18 @@ def checkpoint_sha256(location: Optional[str], configured: Optional[str]) -> Opt
     return None
 
 
+def cached_checkpoint(url: str) -> Path:
+    """Where a checkpoint URL is downloaded to (once): ``<cache>/checkpoints/<its file name>``."""
+    return cache_dir() / "checkpoints" / (Path(urlparse(url).path).name or "checkpoint")
+
+
 def resolve_checkpoint(location: str, key: str, expected_sha256: Optional[str] = None) -> Path:
     """A local path for ``location`` (downloading a URL into the cache once), sha256-verified.
 
     ``key`` is the config key that names the checkpoint, quoted in error messages.
     """
     if is_remote(location):
-        path = cache_dir() / "checkpoints" / (Path(urlparse(location).path).name or "checkpoint")
+        path = cached_checkpoint(location)
         if not path.is_file():
             _download(location, path, key)
     else:
@@ -151,17 +175,16 @@ def verified_checkpoint(location: str, key: str, expected_sha256: Optional[str] 
 
 
 def _download(url: str, path: Path, key: str) -> None:
-    import fsspec
-
+    fs, remote = filesystem(url, key)  # a missing backend: the package to install, not a bare ImportError
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".part")
     try:
-        with fsspec.open(url, "rb") as src, open(tmp, "wb") as dst:
+        with fs.open(remote, "rb") as src, open(tmp, "wb") as dst:
             for chunk in iter(lambda: src.read(1 << 22), b""):
                 dst.write(chunk)
     except Exception as exc:  # noqa: BLE001 - any transport error means the same thing to the user
         tmp.unlink(missing_ok=True)
-        raise ModelWeightsError(f"cannot fetch {url} ({type(exc).__name__}); download {path.name} by hand and "
+        raise ModelWeightsError(f"cannot fetch {url} ({reason(exc)}); download {path.name} by hand and "
                                 f"set {key}=/path/to/{path.name}") from None
     tmp.replace(path)
 
@@ -191,6 +214,14 @@ def uses_bf16(precision: str, device: str) -> bool:
     """Whether a model configured with ``precision`` (:data:`ovlabel.engine.sections.Precision`) runs under bf16
     autocast on ``device``."""
     return precision == "bf16" or (precision == "auto" and device.startswith("cuda"))
+
+
+def set_torch_threads(threads: Optional[int]) -> None:
+    """Use ``threads`` intra-op threads in this process (None: leave torch's default)."""
+    import torch
+
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def pick_device(requested: str = "auto") -> str:

@@ -54,14 +54,27 @@ def pipeline_figures(info: dict[str, Any], wall: float) -> dict[str, Any]:
             "encoder_rows": rows, "padding_fraction": padding / rows if rows else 0.0}
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its finished children (Beam's worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def peak_rss_mib() -> float:
+    """The peak resident memory of this process or of its largest finished child (a Beam worker), MiB."""
+    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+
+
 def _pipeline_once(cfg: RunConfig, manifest: str, folder: Path, beam_args: Sequence[str]) -> tuple[dict[str, Any], str]:
     from ovlabel.pipelines.pipeline import run
 
     out = folder / f"run-{time.time_ns()}"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     run(cfg, manifest, str(out), beam_args)
     wall = time.perf_counter() - started
-    return pipeline_figures(json.loads((out / RUN_INFO).read_text()), wall), str(out)
+    figures = pipeline_figures(json.loads((out / RUN_INFO).read_text()), wall)
+    figures["cpu_use"] = (cpu_seconds() - cpu) / wall if wall else None  # 2.0: two cores busy all the run
+    return figures, str(out)
 
 
 def _labels_of(output: str) -> dict[str, list[dict[str, Any]]]:
@@ -83,9 +96,9 @@ def bench(cfg: RunConfig, manifest: str, repeats: int = 3, reference: bool = Tru
             runs.append(figures)
         ours = _labels_of(last)
     report: dict[str, Any] = {"pipeline": {k: _median(runs, k) for k in ("wall_s", "images_per_s", "model_compute_s",
-                                                                        "overhead", "padding_fraction")},
+                                                                        "overhead", "padding_fraction", "cpu_use")},
                               "pipeline_runs": runs,
-                              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                              "peak_rss_mib": peak_rss_mib()}
     if reference:
         report["reference"] = reference_figures(cfg, manifest, repeats, ours)
         ref_wall, our_wall = report["reference"]["wall_s"], report["pipeline"]["wall_s"]
@@ -99,7 +112,7 @@ def reference_figures(cfg: RunConfig, manifest: str, repeats: int,
     records = []
     for row in manifest_rows(manifest):
         try:
-            records.append(to_record(row, base_dir_of(manifest)))
+            records.append(to_record(row, base_dir_of(manifest), cfg.matching.captionless != "vocabulary"))
         except InputError:
             continue
     walls, labels, stages = [], {}, []
@@ -119,7 +132,8 @@ def format_bench(report: dict[str, Any]) -> str:
     p = report["pipeline"]
     lines = [f"pipeline   {p['wall_s']:.1f} s wall, {p['images_per_s']:.3f} images/s, model compute "
              f"{p['model_compute_s']:.1f} s (wall / compute {p['overhead'] or 0:.2f}), encoder padding "
-             f"{100 * p['padding_fraction']:.1f}%, peak RSS {report['peak_rss_mib']:.0f} MiB"]
+             f"{100 * p['padding_fraction']:.1f}%, CPU use {100 * (p.get('cpu_use') or 0):.0f}%, "
+             f"peak RSS {report['peak_rss_mib']:.0f} MiB"]
     for stage, rate in report["pipeline_runs"][-1]["stage_images_per_s"].items():
         lines.append(f"  {stage:<14} {rate or 0:.3f} images/s of model compute")
     if "reference" in report:

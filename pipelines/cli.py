@@ -1,18 +1,22 @@
 """The ``ovlabel`` command line.
 
 ``ovlabel run --config X --input MANIFEST|FOLDER|GLOB --output DIR [--limit N] [key=value ...] [--beam-option ...]``
+(``--cluster-local``: on the portable runner, through a job service and worker pool started for the run)
 
 ``--config`` takes a YAML path or a shipped config's name (``demo``, ``tiny``, ``default``, ``bench``);
 ``ovlabel config show [--config X] [key=value ...]`` prints the resolved config, each value with its origin.
 
 Arguments of the form ``key=value`` override config keys; anything starting with ``--`` that
 ovlabel does not know passes through to Beam (``--runner=PortableRunner``, ``--job_endpoint=...``).
+``ovlabel eval``, ``ovlabel export coco RUN OUT.json`` and ``ovlabel preview RUN --out DIR`` read a run's labels
+back (:mod:`ovlabel.engine.evaluation`, :mod:`ovlabel.engine.coco_export`, :mod:`ovlabel.engine.gallery`).
 Expected failures (bad config, missing manifest, non-empty output) exit 2 with one line; Ctrl-C
 (SIGINT) exits 130 with one line.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -21,14 +25,17 @@ import sys
 import warnings
 import threading
 from types import FrameType
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from ovlabel.engine import installed_version
 from ovlabel.engine.errors import OvlabelError
-from ovlabel.engine.layout import ERRORS, LABELS, RUN_INFO
+from ovlabel.engine.layout import RUN_INFO
 from ovlabel.pipelines.options import load_run_config
+from ovlabel.pipelines.progress import Progress, ProgressReporter
 
 log = logging.getLogger("ovlabel")
+# other libraries' loggers, quieted by name (their levels may have been set lower than the root logger's)
+QUIET_LOGGERS = ("apache_beam", "absl", "grpc", "huggingface_hub", "urllib3", "fsspec", "filelock")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="finish the output: process only the manifest rows with no labels or errors row yet")
     run.add_argument("--force-resume", action="store_true",
                      help="with --resume: go on even though the config differs (recorded in run.json and provenance)")
+    run.add_argument("--cluster-local", action="store_true",
+                     help="run on the portable runner through a job service and worker pool started here for the "
+                          "run (and stopped after it), as a cluster would run it")
     run.add_argument("-v", "--verbose", action="store_true")
     bench = sub.add_parser("bench", help="images/s end to end and per stage, against the naive reference path")
     bench.add_argument("--config", default=None, help="YAML config (default: configs/bench.yaml, real "
@@ -63,13 +73,41 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", required=True, help="a run's output folder (or its labels/ folder)")
     ev.add_argument("--gt", required=True, help="COCO instances JSON (optional parent_id/level per annotation, scene per image)")
     ev.add_argument("--iou", type=float, default=0.5, help="mask IoU for a true positive (default 0.5)")
+    ev.add_argument("--vocabulary", help="label vocabulary mapping labels to GT categories: a shipped name (coco, "
+                    "lvis, demo) or a YAML file; 'none' compares labels as written (default: the run's own, from "
+                    "its classes.json)")
     ev.add_argument("--json", dest="json_out", help="also write the report as JSON here")
+    ev.add_argument("--only-labelled", action="store_true",
+                    help="score only the GT images the run labelled (a run over a subset of them)")
     ev.add_argument("-v", "--verbose", action="store_true")
+    _add_reading_commands(sub)
+    _add_config_command(sub)
+    return parser
+
+
+def _add_config_command(sub: Any) -> None:
+    """``ovlabel config show``: the resolved config, each value with its origin."""
     show = sub.add_parser("config", help="config tools").add_subparsers(dest="action", required=True).add_parser(
         "show", help="the resolved config, each value with where it came from (default, file, cli)")
     show.add_argument("--config", default=None, help="a YAML file or a shipped config's name (default: none)")
     show.add_argument("-v", "--verbose", action="store_true")
-    return parser
+
+
+def _add_reading_commands(sub: Any) -> None:
+    """``ovlabel export`` and ``ovlabel preview``: what reads a run's labels back."""
+    export = sub.add_parser("export", help="write a run's labels in another format")
+    export.add_argument("format", choices=["coco"], help="coco: one COCO instances JSON (RLE masks)")
+    export.add_argument("labels", metavar="RUN", help="a run's output folder (or its labels/ folder, or one shard)")
+    export.add_argument("out", metavar="OUT.json", help="the file to write (local path or fsspec URI)")
+    export.add_argument("--levels", default="object,part", help="levels to export (default object,part; or scene)")
+    export.add_argument("--no-image-check", dest="check_images", action="store_false",
+                        help="export even when image files the labels point at are gone")
+    export.add_argument("-v", "--verbose", action="store_true")
+    preview = sub.add_parser("preview", help="PNG overlays and an HTML gallery of a run's labels")
+    preview.add_argument("labels", metavar="RUN", help="a run's output folder (or its labels/ folder, or one shard)")
+    preview.add_argument("--out", required=True, help="folder for index.html and overlays/ (local)")
+    preview.add_argument("--limit", type=int, default=None, help="only the first N images (default: all)")
+    preview.add_argument("-v", "--verbose", action="store_true")
 
 
 def split_extra(extra: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -81,8 +119,10 @@ def split_extra(extra: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.preflight import preflight
     from ovlabel.pipelines.inputs import resolve_input
-    from ovlabel.pipelines.pipeline import run
+    from ovlabel.pipelines.output import OutputDir
+    from ovlabel.pipelines.report import format_summary
 
     overrides, beam_args = split_extra(extra)
     _refuse_stray_paths(overrides)
@@ -92,14 +132,17 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     manifest = resolve_input(cfg, args.input)
     if args.force_resume and not args.resume:
         raise OvlabelError("--force-resume goes with --resume")
-    summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume,
-                  force_resume=args.force_resume)
-    log.info("labelled %d of %d inputs, %d error rows %s", summary.labeled_rows, summary.input_rows,
-             summary.error_rows, summary.errors_by_stage or "")
-    sys.stdout.write(f"ovlabel: {summary.labeled_rows} labelled, {summary.error_rows} errors, "
-                     f"{summary.input_rows} inputs in {summary.seconds:.1f}s\n"
-                     f"  shards: {summary.output}/{LABELS}/  errors: {summary.output}/{ERRORS}/  "
-                     f"run info: {summary.output}/{RUN_INFO}\n")
+    _check_cluster_args(args.cluster_local, beam_args)
+    preflight(cfg, manifest, OutputDir(args.output).root)  # before Beam is even imported: a failure takes seconds
+    from ovlabel.pipelines.pipeline import run
+
+    progress = Progress()
+    with _cluster(args.cluster_local, beam_args) as beam_args, ProgressReporter(progress, sys.stderr):
+        summary = run(cfg, manifest, args.output, beam_args, overwrite=args.overwrite, resume=args.resume,
+                      force_resume=args.force_resume, checked=True, progress=progress)
+    sys.stdout.write(format_summary(summary) + "\n")
+    for warning in summary.warnings:
+        sys.stderr.write(f"ovlabel: warning: {warning}\n")
     if not summary.balanced:
         sys.stderr.write(f"ovlabel: accounting mismatch: {summary.missing_rows} manifest rows without a row, "
                          f"{summary.duplicate_rows} rows too many (see {RUN_INFO})\n")
@@ -126,13 +169,38 @@ def _cmd_config(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
+def _check_cluster_args(local: bool, beam_args: Sequence[str]) -> None:
+    """With ``--cluster-local``, refuse the Beam options it sets itself (before anything is started or checked)."""
+    if not local:
+        return
+    from ovlabel.pipelines.cluster import CLUSTER_OPTIONS, given_options
+
+    clash = given_options(list(beam_args), CLUSTER_OPTIONS)
+    if clash:
+        raise OvlabelError(f"--cluster-local sets {', '.join(CLUSTER_OPTIONS)} itself; drop {', '.join(clash)}")
+
+
+@contextlib.contextmanager
+def _cluster(local: bool, beam_args: list[str]) -> Iterator[list[str]]:
+    """``beam_args``, or with ``--cluster-local`` the options of a local job service and worker pool (stopped after)."""
+    if not local:
+        yield beam_args
+        return
+    from ovlabel.pipelines.cluster import local_cluster
+
+    _check_cluster_args(local, beam_args)
+    with local_cluster() as cluster:
+        yield [*beam_args, *cluster.beam_args]
+
+
 def _cmd_eval(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from ovlabel.engine.demo.world import DEMO_SYNONYMS
-    from ovlabel.engine.evaluation import COMMON_SYNONYMS, evaluate, format_report
+    from ovlabel.engine.evaluation import eval_vocabulary, evaluate, format_report
 
     if extra:
         raise OvlabelError(f"unknown arguments for eval: {' '.join(extra)}")
-    report = evaluate(args.labels, args.gt, iou_threshold=args.iou, synonyms={**COMMON_SYNONYMS, **DEMO_SYNONYMS})
+    vocabulary = eval_vocabulary(args.vocabulary, args.labels)
+    report = evaluate(args.labels, args.gt, iou_threshold=args.iou, vocabulary=vocabulary,
+                      only_labelled=args.only_labelled)
     sys.stdout.write(format_report(report) + "\n")
     if args.json_out:
         with open(args.json_out, "w") as fh:
@@ -158,7 +226,30 @@ def _cmd_bench(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "bench": _cmd_bench, "config": _cmd_config}
+def _cmd_export(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.coco_export import export_coco
+    from ovlabel.engine.labelset import level_list
+
+    if extra:
+        raise OvlabelError(f"unknown arguments for export: {' '.join(extra)}")
+    done = export_coco(args.labels, args.out, level_list(args.levels), require_images=args.check_images)
+    sys.stdout.write(f"ovlabel: {done['images']} images, {done['annotations']} annotations, "
+                     f"{done['categories']} categories -> {done['out']}\n")
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.gallery import write_preview
+
+    if extra:
+        raise OvlabelError(f"unknown arguments for preview: {' '.join(extra)}")
+    done = write_preview(args.labels, args.out, args.limit)
+    sys.stdout.write(f"ovlabel: {done['images']} images, {done['classes']} classes -> {done['index']}\n")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "bench": _cmd_bench, "export": _cmd_export, "preview": _cmd_preview,
+            "config": _cmd_config}
 
 
 class _Interrupts:
@@ -209,12 +300,9 @@ def _failed(args: argparse.Namespace, exc: BaseException) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = _parser().parse_known_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     # Beam's batch-size estimator fits a line to too few points at first and numpy warns on every batch
     warnings.filterwarnings("ignore", message="Polyfit may be poorly conditioned")
-    for noisy in ("apache_beam", "root", "huggingface_hub"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if args.verbose else logging.ERROR)
     with _Interrupts() as interrupts:
         try:
             return COMMANDS[args.command](args, extra)
@@ -224,9 +312,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _failed(args, exc)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever ``sys.stderr`` is when a record comes (a test may have swapped it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(verbose: bool) -> None:
+    """ovlabel's loggers at INFO (DEBUG with -v) on stderr; everyone else's, Beam's and the root logger's (some
+    libraries log through it) only from ERROR (WARNING with -v)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(handler)
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    quiet = logging.WARNING if verbose else logging.ERROR
+    for name in ("", *QUIET_LOGGERS):
+        logging.getLogger(name).setLevel(quiet)
+    logging.getLogger("ovlabel").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.splitlines() if any(c.isalnum() for c in line)]  # not a lone '>' (gRPC's)
     return f"{type(exc).__name__}: {lines[-1] if lines else text}"[:500]
 
 

@@ -60,6 +60,7 @@ class _BundleHandler(ModelHandler[ImageBundle, Result, Any]):
         self.stage = stage
         self._max_batch_size = options.images_per_batch
         self._on_gpu = accelerated and (options.accelerator is not None or device.startswith("cuda"))
+        self._threads = options.torch_threads
 
     def batch_elements_kwargs(self) -> dict[str, Any]:
         return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
@@ -95,8 +96,9 @@ class MaskModelHandler(_BundleHandler):
         self._settings = cfg.settings
 
     def load_model(self) -> Any:
-        from ovlabel.engine.weights import pick_device
+        from ovlabel.engine.weights import pick_device, set_torch_threads
 
+        set_torch_threads(self._threads)
         return self._spec.build(self._settings, pick_device(self._device))
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
@@ -112,21 +114,23 @@ class MatchModelHandler(_BundleHandler):
 
     namespace = "ovlabel.clip"
 
-    def __init__(self, stage: str, clip: ClipConfig, matching: MatchingConfig, options: StageOptions) -> None:
+    def __init__(self, stage: str, clip: ClipConfig, matching: MatchingConfig, options: StageOptions,
+                 captionless_words: Sequence[str] = ()) -> None:
         super().__init__(stage, options, clip.device)
         self._clip = clip
         self._matching = matching
+        self._captionless_words = tuple(captionless_words)  # RegionMatcher's: the vocabulary's classes
         # the image encoder's work, for run.json: crops asked for, rows encoded, of them padding
         self._work = {what: Metrics.counter(self.namespace, f"{stage}.encoder_{what}")
                       for what in ("crops", "rows", "padding")}
 
     def load_model(self) -> Any:
-        from ovlabel.engine.matching import build_embedder
-        from ovlabel.engine.matching import RegionMatcher
-        from ovlabel.engine.weights import pick_device
+        from ovlabel.engine.matching import RegionMatcher, build_region_embedder
+        from ovlabel.engine.weights import pick_device, set_torch_threads
 
-        embedder = build_embedder(self._clip, pick_device(self._clip.device))
-        return RegionMatcher(embedder, self._matching)
+        set_torch_threads(self._threads)
+        embedder = build_region_embedder(self._clip, self._matching.crop_mode, pick_device(self._clip.device))
+        return RegionMatcher(embedder, self._matching, captionless_words=self._captionless_words)
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
         from ovlabel.engine.matching import ImageInput

@@ -1,11 +1,13 @@
 """How a run is deployed on Beam: the config sections the pipeline owns, on top of the engine's.
 
-``beam.masks`` / ``beam.matching``: images per RunInference call of the two model stages and the
-accelerator resource hint of their workers (Dataflow: ``type:nvidia-l4;count:1;install-nvidia-driver``);
+``beam.masks`` / ``beam.matching``: images per RunInference call of the two model stages, the
+accelerator resource hint of their workers (Dataflow: ``type:nvidia-l4;count:1;install-nvidia-driver``) and
+their models' torch threads; ``beam.local_workers``: the DirectRunner's worker processes;
 ``output``: how the shards are written. :func:`load_run_config` reads a whole config file.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Optional
 
@@ -25,11 +27,21 @@ class StageOptions(Section):
 
     images_per_batch: int = Field(4, ge=1, description="images per RunInference batch")
     accelerator: Optional[NonEmptyStr] = Field(None, description="Beam resource hint for this stage's workers")
+    torch_threads: Optional[int] = Field(None, ge=1, description="intra-op threads of this stage's model on a worker; "
+                                         "None: torch's default (every core), or cores / beam.local_workers locally")
 
 
 class BeamOptions(Section):
     masks: StageOptions = StageOptions()
     matching: StageOptions = StageOptions()
+    local_workers: int = Field(1, ge=1, description="DirectRunner: SDK worker processes (1: in the calling process); "
+                               "each holds its own models and gets cores / N torch threads")
+
+    def locally(self, cores: int) -> "BeamOptions":
+        """These options for a local run on ``cores`` cores: stages with no torch_threads get cores / local_workers."""
+        threads = max(1, cores // self.local_workers)
+        return self.model_copy(update={name: stage if stage.torch_threads else stage.model_copy(update={"torch_threads": threads})
+                                       for name, stage in (("masks", self.masks), ("matching", self.matching))})
 
 
 class OutputOptions(Section):
@@ -63,3 +75,39 @@ class RunConfig(Config):
 def load_run_config(path: Optional[str | Path] = None, overrides: Overrides = ()) -> RunConfig:
     """Defaults < YAML file < ``key=value`` overrides, for a whole run (see :func:`ovlabel.engine.config.load_config`)."""
     return load_config(path, overrides, schema=RunConfig)
+
+
+DIRECT_RUNNERS = ("DirectRunner", "direct", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+
+
+def _runner_of(beam_args: Sequence[str]) -> str:
+    runner = "DirectRunner"
+    for i, arg in enumerate(beam_args):
+        if arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+        elif arg == "--runner" and i + 1 < len(beam_args):
+            runner = beam_args[i + 1]
+    return runner
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def deployment(cfg: RunConfig, beam_args: Sequence[str], cores: Optional[int] = None) -> tuple[RunConfig, list[str]]:
+    """(config, Beam arguments) of a run: on the DirectRunner (the default), ``beam.local_workers`` worker
+    processes (unless the arguments choose ``--direct_num_workers`` themselves) and cores / N torch threads for
+    each stage's model that names none, so the processes don't oversubscribe the cores."""
+    args = list(beam_args) or ["--runner=DirectRunner"]
+    if _runner_of(args) not in DIRECT_RUNNERS:
+        return cfg, args
+    workers = cfg.beam.local_workers
+    if not any(a.startswith("--direct_num_workers") for a in args):
+        if workers > 1:
+            args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    else:
+        workers = 1  # the arguments decide; leave torch's threads alone
+    cores = cores or _cores()
+    beam_cfg = cfg.beam.model_copy(update={"local_workers": workers}).locally(cores)
+    return cfg.model_copy(update={"beam": beam_cfg}), args

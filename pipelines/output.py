@@ -11,7 +11,7 @@ import json
 import logging
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from ovlabel.engine import layout
 from ovlabel.engine.errors import OutputError
@@ -76,6 +76,10 @@ class OutputDir:
 
     def read_columns(self, kind: str, columns: list[str], *under: str) -> list[dict[str, Any]]:
         return layout.read_rows(self.fs, self.shard_files(kind, *under), columns)
+
+    def segment_fields(self, kind: str, fields: Sequence[str], *under: str) -> list[list[dict[str, Any]]]:
+        """Each row's segments with only ``fields`` (:func:`ovlabel.engine.layout.read_segment_fields`)."""
+        return layout.read_segment_fields(self.fs, self.shard_files(kind, *under), fields)
 
     def read_column(self, kind: str, column: str, *under: str) -> list[Any]:
         return layout.read_column(self.fs, self.shard_files(kind, *under), column)

@@ -24,9 +24,12 @@ def mask_source(cfg: Config) -> str:
 
 
 def clip_source(cfg: Config) -> str:
+    """``model:weights:crop_mode``; weights ``base+region`` with a ``clip.region_checkpoint`` (Alpha-CLIP's tower)."""
     c = cfg.clip
     weights = "random" if is_random_weights(c.checkpoint) else (
         Path(c.checkpoint).name if c.checkpoint else c.pretrained)
+    if c.region_checkpoint:
+        weights = f"{weights}+{Path(c.region_checkpoint).name}"
     return f"{c.model}:{weights}:{cfg.matching.crop_mode}"
 
 
@@ -65,17 +68,23 @@ def package_versions() -> dict[str, Optional[str]]:
 
 
 def checkpoints(cfg: Config) -> dict[str, dict[str, Any]]:
-    """run.json's ``models``: the CLIP weights, and whatever the mask generator's registry entry records."""
+    """run.json's ``models``: the CLIP weights (and a region checkpoint), and whatever the mask generator's registry
+    entry records."""
     clip = cfg.clip
-    return {"clip": {"model": clip.model, "pretrained": clip.pretrained, "checkpoint": clip.checkpoint,
-                     "sha256": checkpoint_sha256(clip.checkpoint, clip.checkpoint_sha256),
-                     "random_weights": is_random_weights(clip.checkpoint)},
-            **cfg.masks.spec.models(cfg.masks.settings)}
+    record = {"model": clip.model, "pretrained": clip.pretrained, "checkpoint": clip.checkpoint,
+              "sha256": checkpoint_sha256(clip.checkpoint, clip.checkpoint_sha256),
+              "random_weights": is_random_weights(clip.checkpoint)}
+    if clip.region_checkpoint:  # the image tower loaded over it (matching.crop_mode alpha / mask_prompt)
+        record.update(region_checkpoint=clip.region_checkpoint,
+                      region_sha256=checkpoint_sha256(clip.region_checkpoint, clip.region_checkpoint_sha256))
+    return {"clip": record, **cfg.masks.spec.models(cfg.masks.settings)}
 
 
 def run_metadata(cfg: Config, manifest: str, run_id: str, summary: Any, metrics: dict[str, Any],
-                 beam_args: Sequence[str], runs: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """run.json; ``runs``: every run made into the folder (id, config hash, forced), from its marker."""
+                 beam_args: Sequence[str], runs: Sequence[dict[str, Any]] = (),
+                 vocabulary: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """run.json; ``runs``: every run made into the folder (id, config hash, forced), from its marker;
+    ``vocabulary``: the label vocabulary, its unmapped policy and what it dropped (``pipeline.vocabulary_summary``)."""
     return {
         "run_id": run_id,
         "config_sha256": config_sha256(cfg),
@@ -84,11 +93,15 @@ def run_metadata(cfg: Config, manifest: str, run_id: str, summary: Any, metrics:
         "manifest": manifest,
         "config": cfg.model_dump(mode="json"),
         "beam_args": list(beam_args),
-        "counts": {k: v for k, v in dataclasses.asdict(summary).items() if k not in ("output", "seconds", "stages")},
+        "counts": {k: v for k, v in dataclasses.asdict(summary).items()
+                   if k not in ("output", "seconds", "stages", "unknown_labels", "warnings")},
         "stages": summary.stages,
+        "unknown_labels": summary.unknown_labels,
+        "warnings": list(summary.warnings),
         "accounting_ok": summary.balanced,
         "seconds": round(summary.seconds, 2),
         "metrics": metrics,
         "versions": package_versions(),
         "models": checkpoints(cfg),
+        "vocabulary": vocabulary or {},
     }

@@ -1,7 +1,9 @@
 """What a run does to an existing output folder: refuse it, resume it, or replace it without loss.
 
 - A fresh run needs an empty (or absent) folder and writes the marker ``.ovlabel.json`` first: the
-  config it labels with (and its hash) and the runs made into the folder.
+  config it labels with (and its hash) and the runs made into the folder. A folder holding only what a
+  failed or killed run left before publishing a row (its marker, empty shard folders, ``_staging/``) is
+  cleaned and started afresh; one holding an unfinished run's rows is refused with a pointer to ``--resume``.
 - ``--resume`` skips every manifest row the folder already has a row for, by (row_index, row_hash);
   it is refused when the config differs from the marker's (the first differing key is named;
   ``--force-resume`` mixes them, recorded in run.json and each row's provenance) or when a manifest
@@ -19,14 +21,15 @@ from typing import Any, Iterator, Optional
 
 from ovlabel.engine.errors import OutputError
 from ovlabel.engine.faults import fault_point
-from ovlabel.engine.layout import KINDS, LOCK, MARKER, NEXT, REPLACED, RUN_INFO, STAGING, SWAP
+from ovlabel.engine.layout import CLASSES, KINDS, LOCK, MARKER, NEXT, PROBE_PREFIX, REPLACED, RUN_INFO, STAGING, SWAP
 from ovlabel.engine.sources import input_keys
 from ovlabel.pipelines.output import OutputDir, RowKey
 from ovlabel.schemas import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 MODES = ("fresh", "resume", "overwrite")
-SWAPPED = (*KINDS, RUN_INFO, MARKER)  # what an overwrite replaces; nothing else in the folder is touched
+SWAPPED = (*KINDS, RUN_INFO, MARKER, CLASSES)  # what an overwrite replaces; nothing else in the folder is touched
+LEFTOVERS = frozenset({MARKER, *KINDS, STAGING, NEXT, REPLACED, CLASSES})  # what a run that published nothing may leave
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,26 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]
             yield f"{prefix}{key}", value
 
 
-def first_difference(old: dict[str, Any], new: dict[str, Any]) -> Optional[tuple[str, Any, Any]]:
-    """The first dotted key (in sorted order) whose value differs: (key, old value, new value); None if equal."""
-    a, b = dict(flatten(old)), dict(flatten(new))
+def first_difference(old: dict[str, Any], new: dict[str, Any], defaults: Optional[dict[str, Any]] = None
+                     ) -> Optional[tuple[str, Any, Any]]:
+    """The first dotted key (in sorted order) whose value differs: (key, old value, new value); None if equal.
+
+    A key ``old`` lacks (an older ovlabel's config: the key came later) equals ``new``'s value when that is the
+    key's value in ``defaults``, which is what the older ovlabel did."""
+    a, b, d = dict(flatten(old)), dict(flatten(new)), dict(flatten(defaults or {}))
     for key in sorted(set(a) | set(b)):
+        if key not in a and key in d and b.get(key) == d[key]:
+            continue
         if a.get(key, "<absent>") != b.get(key, "<absent>"):
             return key, a.get(key, "<absent>"), b.get(key, "<absent>")
     return None
+
+
+def _default_labelling_config() -> dict[str, Any]:
+    from ovlabel.pipelines.options import RunConfig
+    from ovlabel.pipelines.provenance import labelling_config
+
+    return labelling_config(RunConfig())
 
 
 def _run_entry(run_id: str, config_hash: str, forced: bool) -> dict[str, Any]:
@@ -87,17 +103,37 @@ def _refuse_foreign(out: OutputDir, entries: list[str], mode: str) -> OutputErro
                        f"folder, or empty this one yourself")
 
 
+def _nothing_published(out: OutputDir, entries: list[str]) -> bool:
+    """Whether the folder holds only what a failed or killed run of ovlabel left before it published a row: its
+    marker, empty labels/ and errors/ folders, staging and overwrite leftovers (never run.json)."""
+    return (set(entries) <= LEFTOVERS and out.marker() is not None
+            and not any(out.existing_entries(kind) for kind in KINDS))
+
+
+def _refuse_fresh(out: OutputDir, entries: list[str]) -> OutputError:
+    shards = sum(len(out.shard_files(kind)) for kind in KINDS) if out.marker() is not None else 0
+    if shards and RUN_INFO not in entries:
+        return OutputError(f"output folder {out.root!r} holds {shards} shards of a run that did not finish; "
+                           f"rerun with --resume to finish it (or --overwrite to start again)")
+    return OutputError(f"output folder {out.root!r} is not empty ({', '.join(entries[:5])}); "
+                       f"pass --overwrite to replace it or --resume to finish it")
+
+
 def prepare(out: OutputDir, mode: str, config: dict[str, Any], config_hash: str, manifest: str, run_id: str,
             force: bool = False, limit: Optional[int] = None) -> RunPlan:
     """Get the folder ready for a run in ``mode`` (one of :data:`MODES`) on the first ``limit`` rows of
     ``manifest``; raises :class:`OutputError` to refuse."""
     finish_swap(out)
-    entries = [e for e in out.existing_entries() if e != LOCK]
+    entries = [e for e in out.existing_entries() if e != LOCK and not e.startswith(PROBE_PREFIX)]
+    if entries and mode == "fresh" and _nothing_published(out, entries):
+        log.info("removing what an unfinished run left in %s (%s; it published nothing)", out.root, ", ".join(entries))
+        for name in entries:
+            out.remove(name)
+        entries = []
     if not entries:
         return _start(out, (), config, config_hash, manifest, run_id)
     if mode == "fresh":
-        raise OutputError(f"output folder {out.root!r} is not empty ({', '.join(entries[:5])}); "
-                          f"pass --overwrite to replace it or --resume to finish it")
+        raise _refuse_fresh(out, entries)
     marker = out.marker()
     if marker is None and not (mode == "overwrite" and _legacy(out)):
         raise _refuse_foreign(out, entries, mode)
@@ -111,7 +147,7 @@ def prepare(out: OutputDir, mode: str, config: dict[str, Any], config_hash: str,
 
 def _resume(out: OutputDir, marker: dict[str, Any], config: dict[str, Any], config_hash: str,
             inputs: tuple[str, Optional[int]], run_id: str, force: bool) -> RunPlan:
-    diff = first_difference(marker.get("config") or {}, config)
+    diff = first_difference(marker.get("config") or {}, config, _default_labelling_config())
     if diff is not None and not force:
         key, was, now = diff
         raise OutputError(f"--resume refused: the config differs from the one {out.root!r} was made with, first at "

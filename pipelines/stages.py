@@ -14,15 +14,19 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
 from ovlabel.engine.captions import parse_record_captions
-from ovlabel.engine.errors import InputError
+from ovlabel.engine.errors import CaptionError, InputError
+from ovlabel.engine.known_labels import KnownLabels, known_labels
 from ovlabel.engine.layout import STAGING, open_location
 from ovlabel.engine.manifest import RawRow, to_record
+from ovlabel.engine.ontology import DROP_REASONS, Vocabulary, classify
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.engine.shards import ShardPolicy, ShardWriter
 from ovlabel.engine.sources import read_rows
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
 from ovlabel.pipelines.options import RunConfig
+from ovlabel.pipelines import progress
 from ovlabel.pipelines.output import read_row_keys
+from ovlabel.pipelines.progress import Progress
 
 log = logging.getLogger(__name__)
 NAMESPACE = "ovlabel"
@@ -37,6 +41,10 @@ MATCH_REGIONS = "MatchRegions"
 BUILD_HIERARCHY = "BuildHierarchy"
 STAGES = (VALIDATE_ROWS, DEDUPLICATE, PARSE_CAPTIONS, LOAD_IMAGES, GENERATE_MASKS, MATCH_REGIONS, BUILD_HIERARCHY)
 FLOWS = ("in", "out", "errors", "skipped")
+UNKNOWN_LABELS = "unknown_labels"  # counter: caption labels outside clip.known_labels (one per row naming one)
+UNKNOWN_LABEL = "unknown_label:"  # counter per such label, named after it
+NAMED_UNKNOWN = 1000  # labels a worker names in counters (the total counts all)
+DROPPED = "vocabulary.dropped."  # counters of the segments BuildHierarchy leaves out, one per ontology.DROP_REASONS
 
 
 def _exception_text(exc_info: tuple[Any, str, list[str]]) -> tuple[str, str]:
@@ -119,9 +127,10 @@ class _ValidateRow(beam.DoFn):
     """Manifest row -> InputRecord. On a resumed run, a done row that fails validation is skipped; a done row
     that validates goes on to Deduplicate, which needs it to know the first row of its image_id."""
 
-    def __init__(self, base_dir: str, done: Optional[DoneRows] = None) -> None:
+    def __init__(self, base_dir: str, done: Optional[DoneRows] = None, captions_required: bool = True) -> None:
         self.base_dir = base_dir
         self.done = done
+        self.captions_required = captions_required  # False with matching.captionless: vocabulary
         self.skipped = beam.metrics.Metrics.counter(NAMESPACE, f"{VALIDATE_ROWS}.skipped")
         self._done: frozenset[tuple[int, str]] = frozenset()
 
@@ -131,22 +140,22 @@ class _ValidateRow(beam.DoFn):
     def process(self, row: RawRow) -> Iterator[InputRecord]:
         if row.key in self._done:
             try:
-                yield to_record(row, self.base_dir)
+                yield to_record(row, self.base_dir, self.captions_required)
             except InputError:
                 self.skipped.inc()
             return
-        yield to_record(row, self.base_dir)
+        yield to_record(row, self.base_dir, self.captions_required)
 
 
 def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str, done: Optional[DoneRows] = None,
-                  limit: Optional[int] = None) -> tuple[beam.PCollection, beam.PCollection]:
+                  captions_required: bool = True, limit: Optional[int] = None) -> tuple[beam.PCollection, beam.PCollection]:
     """ReadManifest: one reader streams the rows of the manifest, folder or glob (the first ``limit``), then a
     reshuffle spreads them over workers."""
     rows = (pipeline
             | "ManifestPath" >> beam.Create([manifest])
             | "ReadRows" >> beam.FlatMap(read_rows, limit)
             | "Spread" >> beam.Reshuffle())
-    return rows | _Stage(VALIDATE_ROWS, _ValidateRow(base_dir, done))
+    return rows | _Stage(VALIDATE_ROWS, _ValidateRow(base_dir, done, captions_required))
 
 
 class _FirstOfEachId(beam.DoFn):
@@ -188,11 +197,21 @@ def deduplicate(records: beam.PCollection,
 
 
 class _ParseCaptions(beam.DoFn):
-    def __init__(self, spacy_model: str, max_chars: int, batch_size: int) -> None:
+    """Captions -> parses. With ``known`` (``clip.known_labels``), caption labels outside it are counted (rows per
+    label: ``unknown_labels`` and ``unknown_label:<label>``, up to :data:`NAMED_UNKNOWN` names per worker), or make
+    the row an error row under ``clip.unknown_labels=refuse``. With ``captionless``, a row with no caption nouns
+    passes (``matching.captionless=vocabulary``)."""
+
+    def __init__(self, spacy_model: str, max_chars: int, batch_size: int, known: Optional[KnownLabels] = None,
+                 captionless: bool = False) -> None:
         self.spacy_model = spacy_model
         self.max_chars = max_chars
         self.batch_size = batch_size
+        self.known = known
+        self.captionless = captionless
+        self.unknown = beam.metrics.Metrics.counter(NAMESPACE, UNKNOWN_LABELS)
         self._parser: Any = None
+        self._named: set[str] = set()
 
     def setup(self) -> None:
         from ovlabel.engine.captions import CaptionParser
@@ -200,7 +219,16 @@ class _ParseCaptions(beam.DoFn):
         self._parser = CaptionParser(self.spacy_model, self.batch_size)
 
     def process(self, record: InputRecord) -> Iterator[ImageBundle]:
-        yield ImageBundle(record=record, parses=parse_record_captions(self._parser, record.captions, self.max_chars))
+        parses = parse_record_captions(self._parser, record.captions, self.max_chars, self.captionless)
+        unknown = self.known.unknown_in(parses) if self.known is not None else []
+        if unknown and self.known is not None and self.known.refuse:
+            raise CaptionError(self.known.row_refusal(unknown))
+        for label in unknown:
+            self.unknown.inc()
+            if label in self._named or len(self._named) < NAMED_UNKNOWN:
+                self._named.add(label)
+                beam.metrics.Metrics.counter(NAMESPACE, UNKNOWN_LABEL + label).inc()
+        yield ImageBundle(record=record, parses=parses)
 
 
 class _LoadImages(beam.DoFn):
@@ -215,8 +243,23 @@ class _LoadImages(beam.DoFn):
 
 
 def parse_captions(records: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:
-    return records | _Stage(PARSE_CAPTIONS, _ParseCaptions(cfg.captions.spacy_model, cfg.captions.max_chars,
-                                                                  cfg.captions.captions_per_batch))
+    fn = _ParseCaptions(cfg.captions.spacy_model, cfg.captions.max_chars, cfg.captions.captions_per_batch,
+                        known_labels(cfg.clip), cfg.matching.captionless == "vocabulary")
+    return records | _Stage(PARSE_CAPTIONS, fn)
+
+
+def unknown_label_counts(metrics: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """(rows x labels outside clip.known_labels, label -> rows) from a run's counters (:class:`_ParseCaptions`)."""
+    total, named = 0, {}
+    for key, value in metrics.items():
+        if not isinstance(value, int):
+            continue
+        if key.rsplit("/", 1)[-1] == UNKNOWN_LABELS:
+            total += value
+        elif UNKNOWN_LABEL in key:
+            label = key.split(UNKNOWN_LABEL, 1)[1]
+            named[label] = named.get(label, 0) + value
+    return total, dict(sorted(named.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def load_images(bundles: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:
@@ -247,27 +290,44 @@ def generate_masks(bundles: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCol
     return _model_stage(bundles, GENERATE_MASKS, RunInference(handler), cfg.beam.masks.accelerator)
 
 
-def match_regions(bundles: beam.PCollection, cfg: RunConfig) -> tuple[beam.PCollection, beam.PCollection]:
-    handler = MatchModelHandler(MATCH_REGIONS, cfg.clip, cfg.matching, cfg.beam.matching)
+def match_regions(bundles: beam.PCollection, cfg: RunConfig,
+                  vocabulary: Optional[Vocabulary] = None) -> tuple[beam.PCollection, beam.PCollection]:
+    """MatchRegions; with ``matching.captionless: vocabulary`` and no ``object_vocabulary``, an image whose captions
+    name no object is labelled from the classes of ``vocabulary``."""
+    captionless = cfg.matching.captionless == "vocabulary" and vocabulary is not None
+    words = vocabulary.classes if captionless and vocabulary is not None else ()
+    handler = MatchModelHandler(MATCH_REGIONS, cfg.clip, cfg.matching, cfg.beam.matching, words)
     return _model_stage(bundles, MATCH_REGIONS, RunInference(handler), cfg.beam.matching.accelerator)
 
 
 class _BuildHierarchy(beam.DoFn):
-    def __init__(self, provenance: dict[str, str]) -> None:
+    """An image's matches -> its labels row: the segment tree, each segment with its class (the vocabulary was
+    loaded on the driver and travels with the DoFn); segments the unmapped policy drops are counted per reason
+    (``vocabulary.dropped.<reason>``, run.json's ``vocabulary.dropped``)."""
+
+    def __init__(self, provenance: dict[str, str], vocabulary: Optional[Vocabulary], unmapped: str) -> None:
         self.provenance = provenance
+        self.vocabulary = vocabulary
+        self.unmapped = unmapped
         self.segments = beam.metrics.Metrics.distribution(NAMESPACE, "segments_per_image")
+        self.dropped = {reason: beam.metrics.Metrics.counter(NAMESPACE, f"{DROPPED}{reason}")
+                        for reason in DROP_REASONS}
 
     def process(self, bundle: ImageBundle) -> Iterator[dict[str, Any]]:
         from ovlabel.engine.hierarchy import tree_of
         from ovlabel.engine.layout import labels_row
 
-        segments = tree_of(bundle.matches)
-        self.segments.update(len(segments))
-        yield labels_row(bundle.record, bundle.image.shape[:2], segments, self.provenance)
+        found = classify(tree_of(bundle.matches), self.vocabulary, self.unmapped)
+        for reason in found.dropped:
+            self.dropped[reason].inc()
+        self.segments.update(len(found.segments))
+        yield labels_row(bundle.record, bundle.image.shape[:2], found.segments, self.provenance)
 
 
-def build_hierarchy(bundles: beam.PCollection, provenance: dict[str, str]) -> tuple[beam.PCollection, beam.PCollection]:
-    return bundles | _Stage(BUILD_HIERARCHY, _BuildHierarchy(provenance))
+def build_hierarchy(bundles: beam.PCollection, provenance: dict[str, str], cfg: RunConfig,
+                    vocabulary: Optional[Vocabulary]) -> tuple[beam.PCollection, beam.PCollection]:
+    fn = _BuildHierarchy(provenance, vocabulary, cfg.vocabulary.unmapped)
+    return bundles | _Stage(BUILD_HIERARCHY, fn)
 
 
 @dataclass(frozen=True)
@@ -288,17 +348,21 @@ class _WriteShards(beam.DoFn):
         self.target = target
         self.shards = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}_shards_published")
         self._writer: Optional[ShardWriter] = None
+        self._progress: Optional[Progress] = None
 
     def setup(self) -> None:
         t = self.target
         fs, path = open_location(t.root)
         self._writer = ShardWriter(fs, self.kind, posixpath.join(path, STAGING, t.run_id, self.kind),
                                    posixpath.join(path, *t.under, self.kind), t.run_id, t.policy)
+        self._progress = progress.lookup(t.run_id)  # None in a worker of another process
 
     def process(self, row: dict[str, Any]) -> None:
         assert self._writer is not None
         if self._writer.add(row) is not None:
             self.shards.inc()
+        if self._progress is not None:
+            self._progress.tick(self.kind, row.get("stage"))
 
     def finish_bundle(self) -> None:
         assert self._writer is not None

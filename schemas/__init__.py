@@ -7,7 +7,7 @@ Layout of a labels row (one per image)::
 
     image_id, image_uri, width, height, captions: list<string>,
     scene: string (label of the root segment),
-    segments: list<struct{segment_id, parent_id, level, label, phrase, caption_index,
+    segments: list<struct{segment_id, parent_id, level, label, class_name, phrase, caption_index,
                           char_span: list<int32> (start, end), score, clip_similarity, source,
                           mask: struct{size: list<int32> (h, w), counts: string (COCO RLE)},
                           bbox_xywh: list<float32> (x, y, w, h), area, predicted_iou, stability_score}>,
@@ -17,17 +17,25 @@ Layout of a labels row (one per image)::
 ``level`` is 'scene' | 'object' | 'part'; the scene root has ``parent_id`` null and covers the
 whole image. ``source`` says why a segment was kept: 'image' (the root), 'caption' (a caption noun), 'lexicon'
 (a part the part lexicon lists for its object) or 'vocabulary' (an object of the configured
-vocabulary no caption names).
+vocabulary no caption names). ``label`` is the caption word a segment was matched by ('automobile');
+``class_name`` its canonical class ('car'), from the run's label vocabulary (``ovlabel.engine.ontology``;
+without one, or for a word it does not list under ``vocabulary.unmapped: keep``, the label itself); the
+run's ``classes.json`` gives every class its id.
+
+Versions: 3 added ``class_name``. Readers also take version 2 shards (:data:`READABLE_VERSIONS`), whose
+segments have no ``class_name``: a v2 segment's class is its label (:func:`segment_class`).
+:func:`validate_shard` checks the current version only.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = "2"  # 2: row_index/row_hash (the manifest row a row accounts for), provenance.config_sha256
+SCHEMA_VERSION = "3"  # 3: segments' class_name; 2: row_index/row_hash, provenance.config_sha256
+READABLE_VERSIONS = ("2", SCHEMA_VERSION)  # what readers of shards (resume, eval, exports) take
 VERSION_KEY = b"ovlabel.schema_version"
 KIND_KEY = b"ovlabel.kind"
 LEVELS = ("scene", "object", "part")
@@ -43,6 +51,7 @@ SEGMENT_TYPE = pa.struct([
     pa.field("parent_id", pa.int32()),
     pa.field("level", pa.string(), nullable=False),
     pa.field("label", pa.string(), nullable=False),
+    pa.field("class_name", pa.string(), nullable=False),
     pa.field("phrase", pa.string()),
     pa.field("caption_index", pa.int32()),
     pa.field("char_span", pa.list_(pa.int32())),
@@ -98,6 +107,12 @@ ERRORS_SCHEMA = _with_metadata([
 ], "errors")
 
 SCHEMAS = {"labels": LABELS_SCHEMA, "errors": ERRORS_SCHEMA}
+
+
+def segment_class(segment: Mapping[str, Any]) -> str:
+    """A segment's class: its ``class_name`` (schema 3), or for a version 2 segment, which has none, its label."""
+    found = segment.get("class_name")
+    return str(found) if found is not None else str(segment["label"])
 
 
 class SchemaValidationError(ValueError):

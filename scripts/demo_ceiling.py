@@ -33,7 +33,7 @@ from ovlabel.engine.config import Config
 from ovlabel.engine.shipped import config_path
 from ovlabel.pipelines.options import load_run_config
 from ovlabel.engine.demo.scenes import DemoScene, generate_scene
-from ovlabel.engine.demo.world import DEMO_SYNONYMS, demo_seeds
+from ovlabel.engine.demo.world import all_categories, demo_seeds, demo_vocabulary
 from ovlabel.engine.evaluation import LabelMap
 from ovlabel.engine.masks.superpixel import SuperpixelGenerator
 from ovlabel.engine.records import CaptionParse
@@ -48,7 +48,7 @@ def parsed_categories(parses: Sequence[CaptionParse]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {level: set() for level in LEVELS}
     for parse in parses:
         for noun in parse.nouns:
-            category = DEMO_SYNONYMS.get(noun.lemma)
+            category = demo_vocabulary().class_of(noun.lemma)
             if category and noun.level in found and (noun.level == "object" or noun.parent is not None):
                 found[noun.level].add(category)
     return found
@@ -75,9 +75,9 @@ def count(cfg: Config) -> dict[str, Counter]:
     assert cfg.demo is not None, "the config needs a demo section"
     generator = SuperpixelGenerator(cfg.masks.superpixel)
     parser = get_parser(cfg.captions.spacy_model)
-    labels = LabelMap(set(DEMO_SYNONYMS.values()), DEMO_SYNONYMS)
+    labels = LabelMap(all_categories(), demo_vocabulary())
     parts_of = part_lexicon(cfg.matching.part_lexicon)
-    vocabulary = {DEMO_SYNONYMS.get(w, w) for w in cfg.matching.object_vocabulary}
+    vocabulary = {demo_vocabulary().class_of(w) or w for w in cfg.matching.object_vocabulary}
     counts: dict[str, Counter] = {level: Counter() for level in LEVELS}
     for seed in demo_seeds(cfg.demo):
         scene = generate_scene(seed, cfg.demo.image_size)

@@ -3,8 +3,9 @@
     python scripts/eval_captions.py --data ../shared/data/coco-mini-train [--show-errors]
 
 For every image, the object nouns of its captions (level 'object'; scenes and parts are not
-objects) are mapped to COCO categories through SYNONYMS (kept apart from the parser's own word
-lists on purpose: the yardstick is not the system under test); nouns outside it are not scored.
+objects) are mapped to COCO categories through SYNONYMS, the words of the COCO label vocabulary
+(``configs/vocab/classes/coco.yaml``; kept apart from the parser's own word lists on purpose: the
+yardstick is not the system under test); nouns outside it are not scored.
 
 - precision: predicted (image, category) pairs that the image's instance annotations contain;
 - recall: (image, category) pairs with an instance covering >= --min-fraction of the image
@@ -24,101 +25,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ovlabel.engine.captions import DEFAULT_MODEL, CaptionParser, load_spacy
+from ovlabel.engine.ontology import load_vocabulary
 
-_PERSON = ("person people man woman men women boy girl child children kid baby toddler infant guy lady "
-           "gentleman adult teen teenager youth player skier surfer skateboarder snowboarder boarder rider "
-           "biker cyclist chef cook worker officer policeman student batter catcher umpire pitcher athlete "
-           "spectator tourist passenger driver vendor customer bride groom mother father mom dad son "
-           "daughter brother sister friend family crowd soldier cowboy farmer doctor nurse human "
-           "individual male female couple fan someone somebody")
-# noun lemma -> COCO category name
-SYNONYMS: dict[str, str] = {
-    **{w: "person" for w in _PERSON.split()},
-    **dict.fromkeys(["bicycle", "bike", "cycle"], "bicycle"),
-    **dict.fromkeys(["car", "automobile", "taxi", "cab", "suv", "jeep", "sedan", "van", "minivan"], "car"),
-    **dict.fromkeys(["motorcycle", "motorbike", "motor bike", "moped", "scooter", "dirt bike"], "motorcycle"),
-    **dict.fromkeys(["airplane", "plane", "aeroplane", "jet", "airliner", "aircraft", "jetliner"], "airplane"),
-    **dict.fromkeys(["bus", "minibus"], "bus"),
-    **dict.fromkeys(["train", "locomotive", "subway", "tram", "trolley", "streetcar"], "train"),
-    **dict.fromkeys(["truck", "pickup", "lorry", "firetruck", "fire engine"], "truck"),
-    **dict.fromkeys(["boat", "ship", "sailboat", "sail boat", "canoe", "kayak", "yacht", "ferry", "rowboat",
-                     "speedboat"], "boat"),
-    **dict.fromkeys(["traffic light", "stoplight", "traffic signal"], "traffic light"),
-    **dict.fromkeys(["fire hydrant", "hydrant"], "fire hydrant"),
-    "stop sign": "stop sign",
-    **dict.fromkeys(["parking meter", "meter"], "parking meter"),
-    "bench": "bench",
-    **dict.fromkeys(["bird", "pigeon", "dove", "seagull", "gull", "duck", "goose", "swan", "parrot", "owl",
-                     "eagle", "hawk", "sparrow", "canary", "parakeet", "finch", "crow", "pelican"], "bird"),
-    **dict.fromkeys(["cat", "kitten", "kitty"], "cat"),
-    **dict.fromkeys(["dog", "puppy", "pup"], "dog"),
-    **dict.fromkeys(["horse", "pony", "foal"], "horse"),
-    **dict.fromkeys(["sheep", "lamb", "ram", "ewe"], "sheep"),
-    **dict.fromkeys(["cow", "cattle", "bull", "calf", "ox"], "cow"),
-    "elephant": "elephant",
-    **dict.fromkeys(["bear", "panda", "grizzly"], "bear"),
-    "zebra": "zebra",
-    "giraffe": "giraffe",
-    **dict.fromkeys(["backpack", "knapsack"], "backpack"),
-    **dict.fromkeys(["umbrella", "parasol"], "umbrella"),
-    **dict.fromkeys(["handbag", "purse", "bag"], "handbag"),
-    **dict.fromkeys(["tie", "necktie"], "tie"),
-    **dict.fromkeys(["suitcase", "luggage", "baggage"], "suitcase"),
-    **dict.fromkeys(["frisbee", "disc"], "frisbee"),
-    **dict.fromkeys(["ski", "skis"], "skis"),
-    "snowboard": "snowboard",
-    **dict.fromkeys(["ball", "sports ball", "football", "basketball", "baseball", "volleyball"], "sports ball"),
-    "kite": "kite",
-    **dict.fromkeys(["baseball bat", "bat"], "baseball bat"),
-    **dict.fromkeys(["baseball glove", "glove", "mitt"], "baseball glove"),
-    "skateboard": "skateboard",
-    "surfboard": "surfboard",
-    **dict.fromkeys(["tennis racket", "racket"], "tennis racket"),
-    "bottle": "bottle",
-    **dict.fromkeys(["wine glass", "glass"], "wine glass"),
-    **dict.fromkeys(["cup", "mug", "teacup"], "cup"),
-    "fork": "fork",
-    "knife": "knife",
-    "spoon": "spoon",
-    "bowl": "bowl",
-    "banana": "banana",
-    "apple": "apple",
-    **dict.fromkeys(["sandwich", "burger", "hamburger"], "sandwich"),
-    "orange": "orange",
-    "broccoli": "broccoli",
-    "carrot": "carrot",
-    **dict.fromkeys(["hot dog", "hotdog"], "hot dog"),
-    "pizza": "pizza",
-    **dict.fromkeys(["donut", "doughnut"], "donut"),
-    **dict.fromkeys(["cake", "cupcake"], "cake"),
-    **dict.fromkeys(["chair", "armchair", "highchair"], "chair"),
-    **dict.fromkeys(["couch", "sofa", "loveseat"], "couch"),
-    **dict.fromkeys(["potted plant", "plant", "houseplant"], "potted plant"),
-    "bed": "bed",
-    **dict.fromkeys(["dining table", "table"], "dining table"),
-    "toilet": "toilet",
-    **dict.fromkeys(["tv", "television", "monitor"], "tv"),
-    **dict.fromkeys(["laptop", "laptop computer"], "laptop"),
-    "mouse": "mouse",
-    **dict.fromkeys(["remote", "remote control", "controller"], "remote"),
-    "keyboard": "keyboard",
-    **dict.fromkeys(["cell phone", "phone", "cellphone", "smartphone", "iphone", "mobile phone"], "cell phone"),
-    **dict.fromkeys(["microwave", "microwave oven"], "microwave"),
-    **dict.fromkeys(["oven", "stove"], "oven"),
-    "toaster": "toaster",
-    "sink": "sink",
-    **dict.fromkeys(["refrigerator", "fridge"], "refrigerator"),
-    "book": "book",
-    "clock": "clock",
-    "vase": "vase",
-    **dict.fromkeys(["scissors", "scissor"], "scissors"),
-    **dict.fromkeys(["teddy bear", "teddy", "stuffed animal", "stuffed bear", "stuffed toy", "stuffed dog",
-                     "stuffed cat", "stuffed sheep", "stuffed rabbit", "stuffed bunny", "stuffed elephant",
-                     "stuffed monkey", "stuffed giraffe", "stuffed horse", "plush toy", "plush bear",
-                     "plush animal"], "teddy bear"),
-    **dict.fromkeys(["hair drier", "hair dryer", "hairdryer", "blow dryer"], "hair drier"),
-    **dict.fromkeys(["toothbrush", "tooth brush"], "toothbrush"),
-}
+# noun lemma -> COCO category name: every word of the shipped COCO label vocabulary (configs/vocab/classes/coco.yaml,
+# the yardstick's table; the caption parser never reads it), as written there: no plurals added
+SYNONYMS: dict[str, str] = {w: c for c, words in load_vocabulary("coco").entries for w in (c, *words)}
 
 
 @dataclass(frozen=True)

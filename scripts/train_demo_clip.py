@@ -1,7 +1,7 @@
 """Train the demo world's tiny CLIP (``configs/models/ovlabel-tiny-clip.*``) on CPU, reproducibly.
 
     python scripts/train_demo_clip.py [--steps 4000] [--threads 2] [--fit-target 1.0] [--snapshots]
-        [--out configs/models/ovlabel-tiny-clip.safetensors]
+        [--out configs/models/ovlabel-tiny-clip.safetensors] [--crop-mode alpha]
 
 Everything the engine does at inference is read from ``configs/demo.yaml``: the open_clip
 architecture, crop mode, prompt templates, superpixel settings and the matcher's background
@@ -39,6 +39,14 @@ Loss, per step:
   matcher takes the most probable mask first). Measured on validation scenes, F 0.5 raised mask
   IoU but not precision or recall; the default, 1, is hard labels.
 
+Region encoders that see the mask (``--crop-mode alpha`` or ``mask_prompt``, a prototype: not yet trained
+to the end or measured): samples keep each crop's mask (:func:`~ovlabel.engine.matching.crops.crop_with_mask`,
+the whole image's for scene crops), flips mirror crop and mask alike, and the model gets Alpha-CLIP's
+zero-initialised ``conv1_alpha`` or OVSeg's mask prompts (:mod:`ovlabel.engine.matching.region_encoders`),
+trained with the rest; the checkpoint then holds ``visual.conv1_alpha.weight`` / ``visual.mask_embedding``
+and serves with ``matching.crop_mode`` set alike. The other crop modes make the same samples, draws and
+checkpoint as before.
+
 Determinism: seeded numpy and torch, ``torch.use_deterministic_algorithms``, samples that depend
 on their scene's seed only (``--threads`` processes make them in chunks, gathered in seed order)
 and a fixed torch thread count; the same torch build and ``--threads`` reproduce the checkpoint
@@ -69,9 +77,11 @@ from ovlabel.pipelines.options import load_run_config
 from ovlabel.engine.demo.scenes import GENERATOR_VERSION, DemoScene, generate_scene
 from ovlabel.engine.demo.world import all_categories, category_words
 from ovlabel.engine.masks.superpixel import SuperpixelGenerator
-from ovlabel.engine.matching.crops import crop_image, crop_region
+from ovlabel.engine.matching.crops import crop_image, crop_region, crop_with_mask, image_with_mask
 from ovlabel.engine.matching.embedder import (crop_size_of, normalise_crops, pixel_stats, prompt_ensemble,
                                               prompt_tokens, template_features)
+from ovlabel.engine.matching.region_encoders import (ALPHA_MODE, MASK_INPUT_MODES, alpha_forward, alpha_input,
+                                                     attach_alpha, attach_mask_prompt, mask_prompt_forward, patch_keep)
 from ovlabel.engine.weights import cache_dir, sha256_file
 
 log = logging.getLogger("train_demo_clip")
@@ -101,9 +111,11 @@ class DataSpec:
     min_area_fraction: float
     max_positives: int  # proposal positives kept per scene
     max_negatives: int  # proposal backgrounds kept per scene
+    alpha_context: float | None = None  # crop_mode alpha: the context crop's box enlargement
 
     def key(self) -> str:
-        text = json.dumps({"spec": self.__dict__, "generator": GENERATOR_VERSION, "data": DATA_VERSION}, sort_keys=True)
+        shaping = {k: v for k, v in self.__dict__.items() if k != "alpha_context" or self.crop_mode == ALPHA_MODE}
+        text = json.dumps({"spec": shaping, "generator": GENERATOR_VERSION, "data": DATA_VERSION}, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -138,15 +150,17 @@ class Samples:
     """Crops (N, S, S, 3) uint8, their labels (N, C) bool (multi-hot over classes), source (N,) int8
     (0 ground truth, 1 proposal, 2 whole image), context (N, C) bool: the classes of the sample's scene
     (its type and every category in it: what its captions can name), quality (N,) float32: a
-    proposal's best mask IoU with an instance, 1 for ground-truth and whole-image crops."""
+    proposal's best mask IoU with an instance, 1 for ground-truth and whole-image crops; masks (N, S, S)
+    uint8, each crop's mask for a mask-input crop mode, else (N, 0, 0)."""
 
     crops: np.ndarray
     labels: np.ndarray
     source: np.ndarray
     context: np.ndarray
     quality: np.ndarray
+    masks: np.ndarray
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("crops", "labels", "source", "context", "quality")
+    FIELDS: ClassVar[tuple[str, ...]] = ("crops", "labels", "source", "context", "quality", "masks")
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -184,21 +198,33 @@ def scene_context(scene: DemoScene, vocab: Vocabulary) -> np.ndarray:
     return row
 
 
-SceneSamples = tuple[list[np.ndarray], list[np.ndarray], list[int], list[float]]  # crops, label rows, sources, qualities
+# crops, label rows, sources, qualities, masks
+SceneSamples = tuple[list[np.ndarray], list[np.ndarray], list[int], list[float], list[np.ndarray]]
+NO_MASK = np.zeros((0, 0), np.uint8)  # a sample's mask in a crop mode that takes none
+
+
+def region_crop(image: np.ndarray, mask: np.ndarray | None, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(crop, its mask or NO_MASK) as inference makes them; ``mask`` None: the whole image (scene scoring)."""
+    mode, s = spec.crop_mode, spec.crop_size
+    if mode in MASK_INPUT_MODES:
+        return crop_with_mask(image, mask, mode, s, spec.alpha_context) if mask is not None else \
+            image_with_mask(image, mode, s, spec.alpha_context)
+    return (crop_region(image, mask, mode, s) if mask is not None else crop_image(image, s)), NO_MASK
 
 
 def scene_samples(scene: DemoScene, spec: DataSpec, vocab: Vocabulary, generator: SuperpixelGenerator | None
                   ) -> SceneSamples:
-    """(crops, multi-hot label rows, sources, qualities) of one scene: whole image, instances, then proposals."""
-    mode, s = spec.crop_mode, spec.crop_size
+    """(crops, multi-hot label rows, sources, qualities, masks) of one scene: whole image, instances, then proposals."""
     scene_row = np.zeros(len(vocab.classes), bool)
     scene_row[vocab.index(scene.scene)] = True
-    out: SceneSamples = ([crop_image(scene.image, s)], [scene_row], [2], [1.0])
+    crop, mask = region_crop(scene.image, None, spec)
+    out: SceneSamples = ([crop], [scene_row], [2], [1.0], [mask])
     if not scene.instances:
         return out
     gt = rle_utils.encode_many(np.stack([i.mask for i in scene.instances]))
     for inst, row in zip(scene.instances, _instance_labels(scene, rle_utils.iou_matrix(gt, gt), vocab)):
-        for column, value in zip(out, (crop_region(scene.image, inst.mask, mode, s), row, 0, 1.0)):
+        crop, mask = region_crop(scene.image, inst.mask, spec)
+        for column, value in zip(out, (crop, row, 0, 1.0, mask)):
             column.append(value)
     if generator is not None:
         _add_proposals(scene, gt, spec, vocab, generator, out)
@@ -218,8 +244,8 @@ def _add_proposals(scene: DemoScene, gt: list[dict[str, Any]], spec: DataSpec, v
     background[vocab.background] = True
     best = ious.max(axis=1)
     for i, row in [(i, labels[i]) for i in pos] + [(i, background) for i in neg]:
-        crop = crop_region(scene.image, masks.decode(int(i)), spec.crop_mode, spec.crop_size)
-        for column, value in zip(out, (crop, row, 1, float(best[i]))):
+        crop, mask = region_crop(scene.image, masks.decode(int(i)), spec)
+        for column, value in zip(out, (crop, row, 1, float(best[i]), mask)):
             column.append(value)
 
 
@@ -234,17 +260,19 @@ def _chunk_samples(args: tuple[DataSpec, Vocabulary, int, int]) -> Samples:
     sources: list[int] = []
     context: list[np.ndarray] = []
     quality: list[float] = []
+    region_masks: list[np.ndarray] = []
     for seed in range(start, stop):
         scene = generate_scene(seed, spec.size)
         with_proposals = spec.proposal_seeds[0] <= seed < spec.proposal_seeds[1]
-        c, r, s, q = scene_samples(scene, spec, vocab, generator if with_proposals else None)
+        c, r, s, q, m = scene_samples(scene, spec, vocab, generator if with_proposals else None)
         crops += c
         rows += r
         sources += s
         quality += q
+        region_masks += m
         context += [scene_context(scene, vocab)] * len(c)
     return Samples(np.stack(crops), np.stack(rows), np.array(sources, np.int8), np.stack(context),
-                   np.array(quality, np.float32))
+                   np.array(quality, np.float32), np.stack(region_masks))
 
 
 def make_samples(spec: DataSpec, vocab: Vocabulary, workers: int = 1, chunk: int = 50) -> Samples:
@@ -269,13 +297,18 @@ def make_samples(spec: DataSpec, vocab: Vocabulary, workers: int = 1, chunk: int
     return Samples(*(np.concatenate([getattr(p, f) for p in parts]) for f in Samples.FIELDS))
 
 
+def _no_masks(n: int) -> np.ndarray:
+    """The masks of ``n`` samples of a crop mode that takes none (caches made before masks were kept hold none)."""
+    return np.zeros((n, 0, 0), np.uint8)
+
+
 def cached_samples(spec: DataSpec, vocab: Vocabulary, folder: Path, workers: int = 1) -> Samples:
     """:func:`make_samples`, stored once per :meth:`DataSpec.key` in ``folder``."""
     path = folder / f"samples-{spec.key()}.npz"
     if path.is_file():
         with np.load(path) as data:
             log.info("samples from cache %s", path)
-            return Samples(*(data[f] for f in Samples.FIELDS))
+            return Samples(*(data[f] if f in data else _no_masks(len(data["crops"])) for f in Samples.FIELDS))
     log.info("making samples for scenes %s (proposals for %s) -> %s", spec.seeds, spec.proposal_seeds, path)
     samples = make_samples(spec, vocab, workers)
     folder.mkdir(parents=True, exist_ok=True)
@@ -289,21 +322,35 @@ def cached_samples(spec: DataSpec, vocab: Vocabulary, folder: Path, workers: int
 
 
 def build_model(cfg: Config, seed: int) -> tuple[Any, Any]:
-    """(fresh open_clip model of ``cfg.clip.model``, its tokenizer)."""
+    """(fresh open_clip model of ``cfg.clip.model``, its tokenizer); for a mask-input ``matching.crop_mode``
+    with Alpha-CLIP's zero ``conv1_alpha`` or OVSeg's mask prompts (``clip.mask_prompt_depth``) attached."""
     import open_clip
 
     open_clip.add_model_config(shipped("models", f"{cfg.clip.model}.json"))
     torch.manual_seed(seed)
-    return open_clip.create_model(cfg.clip.model, pretrained=None), open_clip.get_tokenizer(cfg.clip.model)
+    model = open_clip.create_model(cfg.clip.model, pretrained=None)
+    if cfg.matching.crop_mode == ALPHA_MODE:
+        attach_alpha(model.visual)
+    elif cfg.matching.crop_mode in MASK_INPUT_MODES:
+        attach_mask_prompt(model.visual, cfg.clip.mask_prompt_depth)
+    return model, open_clip.get_tokenizer(cfg.clip.model)
 
 
 # Token ids (prompt_tokens), template embeddings (template_features) and their prompt ensembles
 # (prompt_ensemble) come from the engine's embedder, so training sees the texts inference sees.
 
 
-def encode_images(model: Any, crops: np.ndarray) -> torch.Tensor:
-    """(B, S, S, 3) uint8 -> (B, D) L2-normalised, pixels normalised by the engine's ``OpenClipEmbedder`` code."""
-    return model.encode_image(normalise_crops(torch.from_numpy(crops), *pixel_stats(model)), normalize=True)
+def encode_images(model: Any, crops: np.ndarray, masks: np.ndarray | None = None, mode: str = "masked") -> torch.Tensor:
+    """(B, S, S, 3) uint8 (and, for a mask-input ``mode``, (B, S, S) uint8 masks) -> (B, D) L2-normalised, pixels
+    normalised by the engine's ``OpenClipEmbedder`` code, masks fed as its region encoders feed them."""
+    pixels = normalise_crops(torch.from_numpy(crops), *pixel_stats(model))
+    if mode not in MASK_INPUT_MODES:
+        return model.encode_image(pixels, normalize=True)
+    assert masks is not None and masks.shape == crops.shape[:3], "a mask-input crop mode needs each crop's mask"
+    m, visual = torch.from_numpy(masks), model.visual
+    feats = alpha_forward(visual, pixels, alpha_input(m)) if mode == ALPHA_MODE else \
+        mask_prompt_forward(visual, pixels, patch_keep(m, int(visual.patch_size[0])))
+    return torch.nn.functional.normalize(feats, dim=-1)
 
 
 def ensemble_text(model: Any, tokens: torch.Tensor) -> torch.Tensor:
@@ -338,11 +385,13 @@ class Pools:
         return self.proposals[rng.integers(len(self.proposals), size=n)] if len(self.proposals) else self.proposals
 
 
-def flip(rng: np.random.Generator, crops: np.ndarray) -> np.ndarray:
-    """Mirror a random half of (B, S, S, 3) crops left-right."""
+def flip(rng: np.random.Generator, crops: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    """Mirror a random half of (B, S, S, 3) crops left-right; ``masks`` ((B, S, S), or (B, 0, 0): none) in place alike."""
     out = crops.copy()
     which = rng.random(len(crops)) < 0.5
     out[which] = out[which][:, :, ::-1]
+    if masks is not None and masks.size:
+        masks[which] = masks[which][:, :, ::-1]
     return out
 
 
@@ -434,6 +483,7 @@ class TrainSpec:
     keep_own_p: float
     fit_target: float  # own_target's floor
     seed: int
+    crop_mode: str = "masked"  # a mask-input mode feeds each crop's mask to the encoder
 
 
 def make_optimizer(model: Any, spec: TrainSpec) -> torch.optim.Optimizer:
@@ -450,18 +500,21 @@ def lr_at(step: int, spec: TrainSpec) -> float:
     return spec.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def train_step(model: Any, batch: tuple[np.ndarray, np.ndarray, np.ndarray, MatcherTargets],
-               all_tokens: torch.Tensor, n_groups: int, spec: TrainSpec) -> tuple[torch.Tensor, float, float]:
-    """(loss, ClipLoss value, matcher loss value) of one batch (crops, labels, texts, matcher targets).
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray, "MatcherTargets", np.ndarray]  # crops, labels, texts, targets, masks
+
+
+def train_step(model: Any, batch: Batch, all_tokens: torch.Tensor, n_groups: int,
+               spec: TrainSpec) -> tuple[torch.Tensor, float, float]:
+    """(loss, ClipLoss value, matcher loss value) of one batch (crops, labels, texts, matcher targets, masks).
 
     The first ``len(texts)`` crops form ``n_groups`` ClipLoss groups, their texts (word, template)
     pairs of ``all_tokens``, encoded once with the prompt ensembles; the matcher loss covers every crop.
     """
     from open_clip.loss import ClipLoss
 
-    crops, _, texts, targets = batch
+    crops, _, texts, targets, masks = batch
     scale = model.logit_scale.exp()
-    images = encode_images(model, crops)
+    images = encode_images(model, crops, masks, spec.crop_mode)
     features = template_features(model, all_tokens)
     captions = features[torch.from_numpy(texts[:, 0]), torch.from_numpy(texts[:, 1])]
     loss_fn = ClipLoss()
@@ -474,14 +527,15 @@ def train_step(model: Any, batch: tuple[np.ndarray, np.ndarray, np.ndarray, Matc
 
 
 def make_batch(rng: np.random.Generator, samples: Samples, pools: Pools, vocab: Vocabulary, tokens: torch.Tensor,
-               spec: TrainSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, MatcherTargets]:
-    """(crops, labels, ClipLoss texts for the grouped crops, matcher targets): groups first, extras last."""
+               spec: TrainSpec) -> Batch:
+    """(crops, labels, ClipLoss texts for the grouped crops, matcher targets, masks): groups first, extras last."""
     grouped = pools.groups(rng, spec.groups)
     idx = np.concatenate([grouped, pools.extra(rng, spec.extra)])
     labels = samples.labels[idx]
     texts = clip_texts(rng, labels[:len(grouped)], vocab, tokens.shape[1])
     targets = matcher_targets(rng, labels, samples.context[idx], samples.quality[idx], vocab, spec)
-    return flip(rng, samples.crops[idx]), labels, texts, targets
+    masks = samples.masks[idx]
+    return flip(rng, samples.crops[idx], masks), labels, texts, targets, masks
 
 
 def train(model: Any, samples: Samples, val: Samples, vocab: Vocabulary, tokens: torch.Tensor, spec: TrainSpec,
@@ -514,8 +568,9 @@ def train(model: Any, samples: Samples, val: Samples, vocab: Vocabulary, tokens:
 # --- validation -----------------------------------------------------------------------------
 
 
-def _embed_all(model: Any, crops: np.ndarray, batch: int = 512) -> torch.Tensor:
-    return torch.cat([encode_images(model, crops[i:i + batch]) for i in range(0, len(crops), batch)])
+def _embed_all(model: Any, val: Samples, mode: str, batch: int = 512) -> torch.Tensor:
+    return torch.cat([encode_images(model, val.crops[i:i + batch], val.masks[i:i + batch], mode)
+                      for i in range(0, len(val), batch)])
 
 
 @torch.no_grad()
@@ -525,7 +580,7 @@ def validate(model: Any, val: Samples, vocab: Vocabulary, tokens: torch.Tensor, 
     word offered too, it wins), 'absent' (own word not offered, background wins), 'bg' (background
     regions, background wins)."""
     model.eval()
-    images = _embed_all(model, val.crops)
+    images = _embed_all(model, val, spec.crop_mode)
     sims = images @ ensemble_text(model, tokens).T
     top_class = vocab.word_class[sims.argmax(dim=1).numpy()]
     hit = val.labels[np.arange(len(val)), top_class]
@@ -594,12 +649,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=str(cache_dir() / "demo-train"))
     p.add_argument("--snapshots", action="store_true", help="also save OUT.stepN.safetensors every 500 steps")
+    p.add_argument("--crop-mode", default=None, choices=["masked", "box", "blend", "alpha", "mask_prompt"],
+                   help="train for this matching.crop_mode instead of the config's (alpha, mask_prompt: a prototype)")
     return p
 
 
 def data_spec(cfg: Config, seeds: tuple[int, int], proposal_seeds: tuple[int, int], crop_size: int) -> DataSpec:
     return DataSpec(seeds, proposal_seeds, cfg.demo.image_size if cfg.demo else 256, crop_size, cfg.matching.crop_mode,
-                    cfg.masks.superpixel.model_dump(mode="json"), PROPOSAL_MIN_AREA, 48, 48)
+                    cfg.masks.superpixel.model_dump(mode="json"), PROPOSAL_MIN_AREA, 48, 48, cfg.matching.alpha_context)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -609,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     started = time.time()
-    cfg = load_run_config(args.config)
+    cfg = load_run_config(args.config, [f"matching.crop_mode={args.crop_mode}"] if args.crop_mode else [])
     vocab = Vocabulary.build(cfg.matching.background_labels)
     model, tokenizer = build_model(cfg, args.seed)
     crop_size = crop_size_of(model)
@@ -624,8 +681,9 @@ def main(argv: Sequence[str] | None = None) -> int:
              len(samples), len(val), len(vocab.classes), len(vocab.words), time.time() - started)
     spec = TrainSpec(args.steps, args.groups, args.extra, args.lr, weight_decay=0.05, warmup=max(1, args.steps // 20),
                      matcher_weight=1.0, offer_p=0.03, context_p=0.5, keep_own_p=0.6, fit_target=args.fit_target,
-                     seed=args.seed)
-    shaping = {k: v for k, v in vars(args).items() if k not in ("out", "cache", "snapshots", "config")}
+                     seed=args.seed, crop_mode=cfg.matching.crop_mode)
+    shaping = {k: v for k, v in vars(args).items() if k not in ("out", "cache", "snapshots", "config")
+               and (k != "crop_mode" or v is not None)}  # the checkpoints trained before --crop-mode, unchanged
     meta = {"trained_by": "scripts/train_demo_clip.py", "config": Path(args.config).name,
             "args": json.dumps(shaping, sort_keys=True), "words": json.dumps(vocab.words)}
     out = Path(args.out)

@@ -5,49 +5,36 @@
 use; later runs with the same seeds and size reuse them. Each (seed, count, size) gets its own
 folder under the cache, so a small test run never evicts the README's 200 scenes.
 
-:data:`DEMO_SYNONYMS` maps every word the caption parser emits for demo scenes (lemmas such as
-'automobile', 'woman', 'people', 'sky') to the ground-truth category it names; evaluation maps
-labels through it and the demo CLIP is trained on all of them (:func:`category_words`).
+The words captions use for each category live in the demo label vocabulary (``configs/vocab/classes/demo.yaml``,
+:func:`demo_vocabulary`): every word the caption parser emits for demo scenes (lemmas such as 'automobile',
+'woman', 'people', 'sky') under the ground-truth category it names. ``configs/demo.yaml`` labels with it,
+``ovlabel eval`` scores demo runs through it, and the demo CLIP is trained on all of them (:func:`category_words`).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
-from types import MappingProxyType
-from typing import Mapping
 
 from ovlabel.engine.config import DemoConfig
 from ovlabel.engine.demo.scenes import MANIFEST_NAME, OBJECT_CATEGORIES, PART_CATEGORIES, SCENE_TYPES, ensure_dataset
-from ovlabel.engine.demo.templates import OBJECT_NOUNS, PART_NOUNS
+from ovlabel.engine.ontology import Vocabulary, load_vocabulary
 from ovlabel.engine.weights import cache_dir
 
 log = logging.getLogger(__name__)
 
-# caption lemma -> category, beyond the caption nouns of templates.OBJECT_NOUNS / PART_NOUNS: the
-# plural lemmas spaCy keeps ('people') and the head nouns of multiword scene names ('sky')
-_EXTRA_WORDS: dict[str, str] = {
-    "people": "person", "men": "person", "women": "person", "puppies": "dog",
-    "sky": "night sky", "night": "night sky", "starry sky": "night sky",
-}
+DEMO_VOCABULARY = "demo"  # the shipped label vocabulary of the demo world (configs/vocab/classes/demo.yaml)
 
 
-def _synonyms() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for category, nouns in {**OBJECT_NOUNS, **PART_NOUNS}.items():
-        for noun in (category, *nouns):
-            table[noun] = category
-    for scene in SCENE_TYPES:
-        table[scene] = scene
-    table.update(_EXTRA_WORDS)
-    return table
-
-
-DEMO_SYNONYMS: Mapping[str, str] = MappingProxyType(_synonyms())
+@functools.lru_cache(maxsize=1)
+def demo_vocabulary() -> Vocabulary:
+    """The demo world's label vocabulary: its object, part and scene categories with the words captions use."""
+    return load_vocabulary(DEMO_VOCABULARY)
 
 
 def category_words(category: str) -> tuple[str, ...]:
     """Every label word that names ``category`` (the category itself first): 'car' -> ('car', 'automobile')."""
-    return (category, *sorted(w for w, c in DEMO_SYNONYMS.items() if c == category and w != category))
+    return (category, *sorted(w for w in demo_vocabulary().words(category) if w != category))
 
 
 def all_categories() -> tuple[str, ...]:
@@ -75,4 +62,5 @@ def ensure_demo_manifest(cfg: DemoConfig) -> Path:
     return folder / MANIFEST_NAME
 
 
-__all__ = ["DEMO_SYNONYMS", "all_categories", "category_words", "demo_dir", "demo_seeds", "ensure_demo_manifest"]
+__all__ = ["DEMO_VOCABULARY", "all_categories", "category_words", "demo_dir", "demo_seeds", "demo_vocabulary",
+           "ensure_demo_manifest"]

@@ -18,7 +18,7 @@ from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.base import MaskGenerator
 from ovlabel.engine.masks.settings import PrecomputedConfig, SamConfig, SuperpixelConfig
 from ovlabel.engine.sections import Section
-from ovlabel.engine.weights import check_local_checkpoint, checkpoint_sha256, is_random_weights
+from ovlabel.engine.weights import check_checkpoint, checkpoint_sha256, is_random_weights
 
 
 def _no_check(settings: Any) -> None:
@@ -89,11 +89,11 @@ def _build_sam(settings: SamConfig, device: str) -> MaskGenerator:
 
 
 def _check_sam(settings: SamConfig) -> None:
-    from ovlabel.engine.masks.sam import check_sam_weights, sam_architecture  # loads torch: only when checked
+    from ovlabel.engine.masks.sam.model import check_sam_weights, sam_architecture  # no torch: sam.yaml only
 
     sam_architecture(settings.model_type)
     check_sam_weights(settings)
-    check_local_checkpoint(settings.checkpoint, "masks.sam.checkpoint", settings.checkpoint_sha256)
+    check_checkpoint(settings.checkpoint, "masks.sam.checkpoint", settings.checkpoint_sha256)
 
 
 def _sam_source(settings: SamConfig) -> str:

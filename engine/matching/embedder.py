@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
+CPU_CROPS_PER_CALL, CUDA_CROPS_PER_CALL = 4, 64  # clip.crops_per_batch's defaults (bench figures in README)
 LABELS_PER_CALL = 16  # labels per text-encoder call (fixed, padded: batch-independent results)
 TEXT_CACHE_SIZE = 8192  # labels whose prompt-ensemble embedding an embedder keeps (LRU)
 # OpenAI CLIP's pixel mean and std (RGB, in [0, 1]; open_clip's OPENAI_DATASET_MEAN/STD): what a model
@@ -101,8 +102,24 @@ def check_clip_model(cfg: ClipConfig) -> None:
                           f"choose one of {tags} or set clip.checkpoint=/path/to/open_clip_model.safetensors")
 
 
-def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Optional[str]]:
-    """(open_clip model in eval mode, tokenizer, checkpoint sha256 or None).
+@runtime_checkable
+class TowerPatch(Protocol):
+    """What a region encoder (:mod:`ovlabel.engine.matching.region_encoders`) adds to an open_clip model:
+    ``attach`` adds its parameters to the freshly built model, before any weights load; ``convert`` turns the
+    state dict of ``clip.checkpoint`` (read from ``path``) into open_clip's keys; ``optional``: the keys of the
+    added parameters a checkpoint may lack (they keep their initial values)."""
+
+    optional: tuple[str, ...]
+
+    def attach(self, model: Any) -> None: ...
+
+    def convert(self, state: dict[str, Any], path: Path) -> dict[str, Any]: ...
+
+
+def build_clip_model(cfg: ClipConfig, device: str = "cpu",
+                     patch: Optional[TowerPatch] = None) -> tuple[Any, Any, Optional[str]]:
+    """(open_clip model in eval mode, tokenizer, checkpoint sha256 or None); ``patch``: a region encoder's
+    additions, attached before the weights load (:class:`TowerPatch`).
 
     A checkpoint is loaded with :func:`ovlabel.engine.weights.load_state_dict`, not
     ``open_clip.load_checkpoint``: that one retries ``torch.load`` without ``weights_only`` on a
@@ -115,19 +132,37 @@ def build_clip_model(cfg: ClipConfig, device: str = "cpu") -> tuple[Any, Any, Op
     seed = random_weights_seed(cfg.checkpoint)
     torch.manual_seed(seed or 0)
     sha: Optional[str] = None
-    if seed is not None:
+    if seed is not None or cfg.checkpoint is not None:
         model = open_clip.create_model(cfg.model, pretrained=None)
-    elif cfg.checkpoint is not None:
-        model = open_clip.create_model(cfg.model, pretrained=None)
-        path, sha = verified_checkpoint(cfg.checkpoint, "clip.checkpoint", cfg.checkpoint_sha256)
-        try:
-            model.load_state_dict(_strip_prefix(load_state_dict(path)))
-        except RuntimeError as exc:
-            raise ModelWeightsError(f"checkpoint {str(path)!r} does not fit open_clip model {cfg.model!r} "
-                                    f"({str(exc).splitlines()[0][:160]}); check clip.model") from None
     else:  # check_clip_model made sure there is a pretrained tag
         model = _create_pretrained(cfg)
+    if patch is not None:
+        patch.attach(model)
+    if seed is None and cfg.checkpoint is not None:
+        path, sha = verified_checkpoint(cfg.checkpoint, "clip.checkpoint", cfg.checkpoint_sha256)
+        state = _strip_prefix(load_state_dict(path))
+        fit_state_dict(model, patch.convert(state, path) if patch else state, f"checkpoint {str(path)!r}",
+                       f"open_clip model {cfg.model!r}", patch.optional if patch else ())
     return model.to(device).eval(), open_clip.get_tokenizer(cfg.model), sha
+
+
+def fit_state_dict(module: Any, state: dict[str, Any], what: str, into: str, optional: Sequence[str] = ()) -> None:
+    """Load ``state`` into ``module``: every key must fit, and only ``optional`` keys may be missing, else a
+    :class:`ModelWeightsError` naming ``what`` was loaded ``into`` what."""
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        raise ModelWeightsError(f"{what} does not fit {into} ({_first_error(exc)}); check clip.model") from None
+    missing = [k for k in result.missing_keys if k not in optional]
+    if missing or result.unexpected_keys:
+        found = (f"missing {missing[:3]}" if missing else "") + (" " if missing and result.unexpected_keys else "") + (
+            f"unexpected {list(result.unexpected_keys)[:3]}" if result.unexpected_keys else "")
+        raise ModelWeightsError(f"{what} does not fit {into} ({found}); check clip.model")
+
+
+def _first_error(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0])[:160]
 
 
 def _create_pretrained(cfg: ClipConfig) -> Any:
@@ -213,12 +248,45 @@ def precision_name(bf16: bool, device: str, weights_dtype: Any) -> str:
     return "fp32" if str(weights_dtype) == "torch.float32" else "bf16-weights"
 
 
+def crops_per_call(cfg: ClipConfig, device: str) -> int:
+    """Crops per image-encoder call: ``clip.crops_per_batch``, else the device's default."""
+    if cfg.crops_per_batch is not None:
+        return cfg.crops_per_batch
+    return CUDA_CROPS_PER_CALL if device.startswith("cuda") else CPU_CROPS_PER_CALL
+
+
 def _padded(chunk: np.ndarray, size: int) -> np.ndarray:
     """``chunk`` (n <= size rows) padded with zeros to exactly ``size`` rows."""
     if len(chunk) == size:
         return np.ascontiguousarray(chunk)
     pad = np.zeros((size - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
     return np.concatenate([chunk, pad])
+
+
+def _mirrored(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each (N, S, S, ...) array mirrored left to right."""
+    return [np.ascontiguousarray(a[:, :, ::-1]) for a in arrays]
+
+
+def encode_in_chunks(embedder: "OpenClipEmbedder", arrays: Sequence[np.ndarray],
+                     encode: Callable[..., "torch.Tensor"]) -> np.ndarray:
+    """(N, D) float32 L2-normalised rows of ``encode(*chunk)``, the N rows of ``arrays`` (crops, and masks
+    alongside them) cut into chunks of exactly ``embedder.crops_per_call`` (the last one zero-padded: results
+    do not depend on batching); with ``clip.flip_average`` the normalised mean with the mirror images' rows.
+    Runs under inference mode and the embedder's autocast, and counts its work in ``embedder.work``."""
+    import torch
+
+    size, n, flip = embedder.crops_per_call, len(arrays[0]), embedder.cfg.flip_average
+    out = []
+    with torch.inference_mode(), embedder._autocast():
+        for start in range(0, n, size):
+            chunk, real = [_padded(a[start:start + size], size) for a in arrays], min(size, n - start)
+            embedder.work.add(real, size, 2 if flip else 1)
+            feats = torch.nn.functional.normalize(encode(*chunk).float(), dim=-1)
+            if flip:
+                feats = feats + torch.nn.functional.normalize(encode(*_mirrored(chunk)).float(), dim=-1)
+            out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()[:real])
+    return np.concatenate(out) if out else np.zeros((0, embedder.embed_dim), np.float32)
 
 
 class OpenClipEmbedder:
@@ -239,6 +307,7 @@ class OpenClipEmbedder:
         self.bf16 = uses_bf16(cfg.precision, device)
         self._dtype = next(self.model.parameters()).dtype  # bf16 when build_embedder cast the weights (CPU)
         self.work = EncoderWork()
+        self.crops_per_call = crops_per_call(cfg, device)
 
     def _autocast(self) -> Any:
         """bf16 autocast on CUDA; on a CPU, bf16 means bf16 weights (autocast there is slower than fp32)."""
@@ -256,26 +325,13 @@ class OpenClipEmbedder:
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N, D) float32, L2-normalised.
 
-        Crops go through the model in chunks of exactly ``clip.crops_per_batch`` (the last one padded),
+        Crops go through the model in chunks of exactly :func:`crops_per_call` (the last one padded),
         so a crop's embedding does not depend on which other crops share its batch: the same
         image gives the same labels whatever Beam batched it with. With ``clip.flip_average`` a
         crop's embedding is the normalised mean of its own and its mirror image's (test-time
         augmentation, twice the image encoder work).
         """
-        import torch
-
-        size = self.cfg.crops_per_batch
-        out = []
-        with torch.inference_mode(), self._autocast():
-            for start in range(0, len(crops), size):
-                chunk = _padded(crops[start:start + size], size)
-                self.work.add(min(size, len(crops) - start), size, 2 if self.cfg.flip_average else 1)
-                x = self._pixels(chunk)
-                feats = torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1)
-                if self.cfg.flip_average:
-                    feats = feats + torch.nn.functional.normalize(self.model.encode_image(x.flip(-1)).float(), dim=-1)
-                out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()[:min(size, len(crops) - start)])
-        return np.concatenate(out) if out else np.zeros((0, self.embed_dim), np.float32)
+        return encode_in_chunks(self, (crops,), lambda chunk: self.model.encode_image(self._pixels(chunk)))
 
     @property
     def dense_resolution(self) -> int:
@@ -334,14 +390,20 @@ class OpenClipEmbedder:
         return {"model": self.cfg.model, "pretrained": self.cfg.pretrained, "checkpoint": self.cfg.checkpoint,
                 "precision": precision_name(self.bf16, self.device, self._dtype),
                 "checkpoint_sha256": self.checkpoint_sha256,
-                "templates": len(self.cfg.templates), "random_weights": is_random_weights(self.cfg.checkpoint)}
+                "templates": len(self.cfg.templates), "crops_per_call": self.crops_per_call, "random_weights": is_random_weights(self.cfg.checkpoint)}
+
+
+def cast_for_cpu(model: Any, cfg: ClipConfig, device: str) -> Any:
+    """``model`` in bf16 when ``clip.precision`` asks for bf16 on a CPU (there it runs bf16 weights about 3x faster
+    than fp32, ViT-B/16 crops; CUDA uses autocast instead), else as it is."""
+    import torch
+
+    if uses_bf16(cfg.precision, device) and not device.startswith("cuda"):
+        return model.to(torch.bfloat16)
+    return model
 
 
 def build_embedder(cfg: ClipConfig, device: str = "cpu") -> OpenClipEmbedder:
     """The configured open_clip model (:func:`build_clip_model`) and its embedder, built together."""
-    import torch
-
     model, tokenizer, sha = build_clip_model(cfg, device)
-    if uses_bf16(cfg.precision, device) and not device.startswith("cuda"):
-        model = model.to(torch.bfloat16)  # a CPU runs bf16 weights about 3x faster than fp32 (ViT-B/16 crops)
-    return OpenClipEmbedder(model, tokenizer, cfg, device, sha)
+    return OpenClipEmbedder(cast_for_cpu(model, cfg, device), tokenizer, cfg, device, sha)

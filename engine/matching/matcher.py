@@ -19,13 +19,14 @@ from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.hierarchy import tree_of
 from ovlabel.engine.masks.data import MaskBatch
 from ovlabel.engine.matching.context import ImageContext, ImageInput, candidate_masks
-from ovlabel.engine.matching.crops import crop_image, crop_region
+from ovlabel.engine.matching.crops import crop_image, crop_region, crop_with_mask, image_with_mask
 from ovlabel.engine.matching.dense import DENSE_MODE, DenseEmbedder
 from ovlabel.engine.matching.embedder import RegionEmbedder
 from ovlabel.engine.matching.objects import match_objects
+from ovlabel.engine.matching.region_encoders import MASK_INPUT_MODES, MaskInputEmbedder
 from ovlabel.engine.matching.parts import Lexicon, PartLexicon, grow_objects, match_parts
 from ovlabel.engine.matching.scene import match_scene
-from ovlabel.engine.matching.slots import Rules, nouns_at_level
+from ovlabel.engine.matching.slots import Rules, caption_labels, nouns_at_level
 from ovlabel.engine.records import CaptionParse, ImageMatches, Segment
 from ovlabel.engine.vocab import part_lexicon
 
@@ -37,13 +38,17 @@ class RegionMatcher:
 
     ``lexicon`` (object lemma -> part lemmas) defaults to the part lexicon ``cfg.part_lexicon``
     names (``configs/vocab/parts.yaml`` when None); it is only consulted when ``cfg.lexicon_parts``
-    is set.
+    is set. ``captionless_words``: the object words an image whose captions name no object is labelled
+    from when ``cfg.object_vocabulary`` is empty (``matching.captionless: vocabulary``: the label
+    vocabulary's classes).
     """
 
-    def __init__(self, embedder: RegionEmbedder, cfg: MatchingConfig, lexicon: Optional[Lexicon] = None) -> None:
+    def __init__(self, embedder: RegionEmbedder, cfg: MatchingConfig, lexicon: Optional[Lexicon] = None,
+                 captionless_words: Sequence[str] = ()) -> None:
         self.embedder = embedder
         self.cfg = cfg
         self._lexicon = PartLexicon(lexicon or part_lexicon(cfg.part_lexicon))
+        self.captionless_words = tuple(captionless_words)
 
     @property
     def _min_area_fraction(self) -> float:
@@ -70,8 +75,11 @@ class RegionMatcher:
         """(K, D) scene embeddings and, per image, (M_k, D) embeddings of its kept masks' crops: the scene crops
         and all region crops of the batch go through the encoder as one stream (one embed_crops call), so only
         its last chunk is padded. crop_mode dense: the scene crops alone, and each image's masks pooled from
-        its patch embeddings (:meth:`DenseEmbedder.embed_masks`)."""
+        its patch embeddings (:meth:`DenseEmbedder.embed_masks`); alpha and mask_prompt: crops and their masks
+        (:meth:`_embed_with_masks`)."""
         size = self.embedder.crop_size
+        if self.cfg.crop_mode in MASK_INPUT_MODES:
+            return _split(self._embed_with_masks(items, kept), len(items), kept)
         crops = [crop_image(item.image, size) for item in items]
         if self.cfg.crop_mode == DENSE_MODE:  # no region crops: one image forward per image (dense.py)
             dense = _dense_embedder(self.embedder)
@@ -79,35 +87,64 @@ class RegionMatcher:
                                                                  for item, masks in zip(items, kept)]
         crops += [crop_region(item.image, masks.decode(i), self.cfg.crop_mode, size)
                   for item, masks in zip(items, kept) for i in range(len(masks))]
-        flat = self.embedder.embed_crops(np.stack(crops))
-        bounds = np.cumsum([len(items)] + [len(m) for m in kept])
-        return flat[:len(items)], [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
+        return _split(self.embedder.embed_crops(np.stack(crops)), len(items), kept)
+
+    def _embed_with_masks(self, items: Sequence[ImageInput], kept: Sequence[MaskBatch]) -> np.ndarray:
+        """(K + sum M_k, D): each image as a region with a mask covering it, then every kept mask's crop with
+        its mask (:func:`crop_with_mask`), in one embed_regions stream."""
+        encoder = _mask_input_embedder(self.embedder, self.cfg.crop_mode)
+        mode, size, context = self.cfg.crop_mode, self.embedder.crop_size, self.cfg.alpha_context
+        pairs = [image_with_mask(item.image, mode, size, context) for item in items]
+        pairs += [crop_with_mask(item.image, masks.decode(i), mode, size, context)
+                  for item, masks in zip(items, kept) for i in range(len(masks))]
+        return encoder.embed_regions(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]))
 
     def _batch_labels(self, items: Sequence[ImageInput]) -> list[str]:
         """Every label any level of the batch may score, in a fixed order (background first)."""
         labels: dict[str, None] = dict.fromkeys(self.cfg.background_labels)
-        labels.update(dict.fromkeys(self.cfg.object_vocabulary))
+        vocabulary = list(self.cfg.object_vocabulary)
+        if any(not nouns_at_level(item.parses, "object") for item in items):
+            vocabulary += self._fallback_words
+        labels.update(dict.fromkeys(vocabulary))
         for item in items:
-            for level in ("scene", "object", "part"):
-                labels.update(dict.fromkeys(r.noun.lemma for r in nouns_at_level(item.parses, level)))
+            labels.update(dict.fromkeys(caption_labels(item.parses)))
         if self.cfg.lexicon_parts:
             objects = [r.noun.lemma for item in items for r in nouns_at_level(item.parses, "object")]
-            for lemma in [*self.cfg.object_vocabulary, *objects]:
+            for lemma in [*vocabulary, *objects]:
                 labels.update(dict.fromkeys(self._lexicon(lemma)))
         return list(labels)
+
+    @property
+    def _fallback_words(self) -> list[str]:
+        """What an image whose captions name no object is labelled from (beyond object_vocabulary)."""
+        return [] if self.cfg.object_vocabulary else list(self.captionless_words)
 
     def _embed_labels(self, items: Sequence[ImageInput]) -> dict[str, np.ndarray]:
         labels = self._batch_labels(items)
         return dict(zip(labels, self.embedder.embed_labels(labels))) if labels else {}
 
     def _match_image(self, ctx: ImageContext, rules: Rules) -> ImageMatches:
-        objects = match_objects(ctx, rules)
+        objects = match_objects(ctx, rules, self._fallback_words)
         parts = match_parts(ctx, rules, objects, self._lexicon)
         masks = ctx.masks
         if self.cfg.part_reach is not None:
             objects, parts, masks = grow_objects(ctx, objects, parts, self.cfg.part_containment)
         log.debug("matched %d masks: %d objects, %d parts", len(ctx.masks), len(objects), len(parts))
         return ImageMatches(match_scene(ctx, rules), tuple(objects + parts), masks)
+
+
+def _split(flat: np.ndarray, scenes: int, kept: Sequence[MaskBatch]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows of ``scenes`` scene crops, then each image's kept masks -> (scene rows, per-image region rows)."""
+    bounds = np.cumsum([scenes] + [len(m) for m in kept])
+    return flat[:scenes], [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
+
+
+def _mask_input_embedder(embedder: RegionEmbedder, mode: str) -> MaskInputEmbedder:
+    if not isinstance(embedder, MaskInputEmbedder) or embedder.crop_mode != mode:
+        built = getattr(embedder, "crop_mode", None)
+        raise ConfigError(f"matching.crop_mode={mode} needs an embedder built for it (build_region_embedder); "
+                          f"{type(embedder).__name__} is built for {built or 'plain crops'}")
+    return embedder
 
 
 def _dense_embedder(embedder: RegionEmbedder) -> DenseEmbedder:

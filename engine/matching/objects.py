@@ -29,15 +29,16 @@ from ovlabel.engine.matching.slots import (Rules, Slot, candidates_from, eligibl
 from ovlabel.engine.records import Match
 
 
-def match_objects(ctx: ImageContext, rules: Rules) -> list[Match]:
-    """Each object class's masks (caption nouns, then vocabulary words); at most one object label per mask."""
+def match_objects(ctx: ImageContext, rules: Rules, captionless_words: Sequence[str] = ()) -> list[Match]:
+    """Each object class's masks (caption nouns, then vocabulary words); at most one object label per mask.
+    An image whose captions name no object is labelled from ``object_vocabulary`` and ``captionless_words``."""
     cfg = rules.cfg
     refs = nouns_at_level(ctx.item.parses, "object")
     rows = np.flatnonzero(large_enough(ctx.masks, cfg.min_mask_area_fraction))
     if len(rows) == 0:
         return []
     if not refs:
-        return vocabulary_objects(ctx, rules, [], rows, set())
+        return vocabulary_objects(ctx, rules, [], rows, set(), [*cfg.object_vocabulary, *captionless_words])
     labels = [r.noun.lemma for r in refs]
     groups = synonym_groups(ctx.label_matrix(labels), cfg.merge_similarity)
     slots = [merged_slot([refs[i] for i in g], "object", "caption") for g in groups]
@@ -49,11 +50,13 @@ def match_objects(ctx: ImageContext, rules: Rules) -> list[Match]:
     return found + vocabulary_objects(ctx, rules, labels, rows, taken)
 
 
-def vocabulary_objects(ctx: ImageContext, rules: Rules, named: Sequence[str], rows: Sequence[int], taken: set[int]
-                       ) -> list[Match]:
-    """Objects of ``object_vocabulary`` on the masks among ``rows`` not in ``taken`` (which is updated)."""
+def vocabulary_objects(ctx: ImageContext, rules: Rules, named: Sequence[str], rows: Sequence[int], taken: set[int],
+                       vocabulary: Optional[Sequence[str]] = None) -> list[Match]:
+    """Objects of ``vocabulary`` (default ``object_vocabulary``) on the masks among ``rows`` not in ``taken``
+    (which is updated)."""
     cfg = rules.cfg
-    words = uncovered(ctx, [w for w in cfg.object_vocabulary if w not in named], named, cfg.merge_similarity)
+    listed = cfg.object_vocabulary if vocabulary is None else vocabulary
+    words = uncovered(ctx, [w for w in dict.fromkeys(listed) if w not in named], named, cfg.merge_similarity)
     free = [int(r) for r in rows if r not in taken]
     if not words or not free:
         return []

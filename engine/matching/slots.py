@@ -95,6 +95,14 @@ def nouns_at_level(parses: Sequence[CaptionParse], level: str) -> list[NounRef]:
     return list(_best_mentions(mentions).values())
 
 
+LABEL_LEVELS = ("scene", "object", "part")  # the levels whose caption nouns become labels
+
+
+def caption_labels(parses: Sequence[CaptionParse]) -> list[str]:
+    """The labels the captions give the matcher to score: each scene, object and part lemma once, in order."""
+    return list(dict.fromkeys(r.noun.lemma for level in LABEL_LEVELS for r in nouns_at_level(parses, level)))
+
+
 def _whole_of(parse: CaptionParse, noun: Noun) -> Optional[Noun]:
     if noun.parent is None or not 0 <= noun.parent < len(parse.nouns):
         return None

@@ -60,7 +60,7 @@ def test_override_values_are_typed() -> None:
     assert parse_override("matching.lexicon_parts=true") == ("matching.lexicon_parts", True)
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "tiny.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "tiny.yaml", "alpha-clip-l14.yaml", "ovseg-clip-l14.yaml"])
 def test_shipped_configs_validate(name: str) -> None:
     assert isinstance(load_run_config(config_path(name)), RunConfig)
 
@@ -69,6 +69,16 @@ def test_dense_crop_mode_and_its_resolution_are_settings() -> None:
     cfg = load_config(None, ["matching.crop_mode=dense", "clip.dense_resolution=448"])
     assert (cfg.matching.crop_mode, cfg.clip.dense_resolution) == ("dense", 448)
     assert load_config(None).clip.dense_resolution is None
+
+
+def test_vocabulary_and_captionless_settings() -> None:
+    cfg = load_config(None)
+    assert (cfg.vocabulary.file, cfg.vocabulary.unmapped, cfg.matching.captionless) == (None, "keep", "error")
+    cfg = load_config(None, ["vocabulary.file=coco", "vocabulary.unmapped=drop", "matching.captionless=vocabulary"])
+    assert (cfg.vocabulary.file, cfg.vocabulary.unmapped, cfg.matching.captionless) == ("coco", "drop", "vocabulary")
+    assert load_config(None, ["matching.captionless=vocabulary", "matching.object_vocabulary=[cat]"]).matching.captionless
+    assert load_run_config(config_path("default.yaml")).vocabulary.file == "coco"
+    assert load_run_config(config_path("demo.yaml")).vocabulary.file == "demo"
 
 
 def test_part_area_fraction_falls_back_to_the_object_floor() -> None:
@@ -125,6 +135,11 @@ REFUSED = [
     ("masks.superpixel.seed=-1", "masks.superpixel.seed"),
     ("masks.precomputed.path=''", "masks.precomputed.path"),
     ("clip.dense_resolution=8", "clip.dense_resolution"),
+    ("vocabulary.file=''", "vocabulary.file"),
+    ("vocabulary.unmapped=ignore", "vocabulary.unmapped"),
+    ("vocabulary.unmapped=drop", "vocabulary.unmapped"),  # drop needs a vocabulary.file
+    ("matching.captionless=maybe", "matching.captionless"),
+    ("matching.captionless=vocabulary", "matching.captionless"),  # needs object_vocabulary or vocabulary.file
 ]
 
 

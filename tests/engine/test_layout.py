@@ -61,3 +61,16 @@ def test_a_truncated_shard_is_an_output_error_naming_the_file(tmp_path: Path) ->
     assert str(shard) in message and "delete it and rerun with --resume" in message and "\n" not in message
     with pytest.raises(OutputError, match="part-00000-of-00001.parquet"):
         layout.read_column(fs, [str(shard)], "image_id")
+
+
+def test_segment_fields_read_only_what_is_asked_and_skip_what_a_shard_lacks(tmp_path: Path) -> None:
+    root = _run_folder(tmp_path / "run")
+    fs, path = layout.open_location(str(root))
+    files = layout.shards_in(fs, f"{path}/{layout.LABELS}")
+    assert layout.read_segment_fields(fs, files, ("level", "label", "class_name")) == [[{"level": "scene",
+                                                                                         "label": "scene"}]]
+    assert layout.read_segment_fields(fs, files, ("nothing",)) == []
+    with open(files[0], "wb") as fh:
+        fh.write(b"PAR1 not really")
+    with pytest.raises(OutputError, match="cannot be read"):
+        layout.read_segment_fields(fs, files, ("level",))

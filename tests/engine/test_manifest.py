@@ -44,6 +44,17 @@ def test_bad_rows_are_reported_not_raised(tmp_path: Path) -> None:
     assert "list of strings" in messages[5]
 
 
+def test_a_row_without_captions_is_one_when_captionless_rows_are_labelled(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"image": "a.jpg"}\n{"image": "b.jpg", "caption": 3}\n')
+    first, bad = read_rows(str(path))
+    assert to_record(first, str(tmp_path), captions_required=False).captions == ()
+    with pytest.raises(InputError, match="matching.captionless=vocabulary"):
+        to_record(first, str(tmp_path))
+    with pytest.raises(InputError, match="must be a string"):  # a caption of the wrong type is still an error
+        to_record(bad, str(tmp_path), captions_required=False)
+
+
 def test_csv_and_parquet(tmp_path: Path) -> None:
     csv_path = tmp_path / "m.csv"
     csv_path.write_text('image,caption,image_id\nimg/a.png,"a cat, sleeping",a\nb.png,,b\n')

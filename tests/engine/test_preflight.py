@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from ovlabel.engine.config import Config
 from ovlabel.engine.shipped import config_path
 from ovlabel.pipelines.options import load_run_config
-from ovlabel.engine.errors import ConfigError, ModelWeightsError
+from ovlabel.engine.errors import ConfigError, ManifestError, ModelWeightsError, OutputError
 from ovlabel.engine.captions import missing_model_error
-from ovlabel.engine.preflight import check_spacy_model, preflight
+from ovlabel.engine.preflight import check_manifest, check_output, check_spacy_model, preflight
+from tests.engine.servers import FileServer
 
 
 def test_demo_config_passes() -> None:
@@ -22,6 +24,14 @@ def test_missing_part_lexicon_fails_before_the_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="matching.part_lexicon"):
         preflight(cfg)
     preflight(load_run_config(config_path("demo.yaml"), [f"matching.part_lexicon={missing}", "matching.lexicon_parts=false"]))
+
+
+def test_a_missing_or_bad_vocabulary_fails_before_the_run_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"vocabulary file .*classes\.yaml' not found"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"vocabulary.file={tmp_path / 'classes.yaml'}"]))
+    (tmp_path / "classes.yaml").write_text("car: [auto]\ntruck: [auto]\n")
+    with pytest.raises(ConfigError, match=r"classes\.yaml.*'auto' under both 'car' and 'truck'"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"vocabulary.file={tmp_path / 'classes.yaml'}"]))
 
 
 def test_missing_clip_checkpoint_names_the_key(tmp_path: Path) -> None:
@@ -96,3 +106,146 @@ def test_dense_mode_needs_a_vit_image_tower() -> None:
         preflight(cfg)
     preflight(load_run_config(config_path("demo.yaml"), ["clip.model=RN50", "clip.checkpoint=random",
                                                          "clip.checkpoint_sha256=null"]))  # masked crops: any tower
+
+
+# --- checkpoints by URL and from the model hub: found, cached or reachable, in seconds ---------------------------
+
+REFUSED = "http://127.0.0.1:9"  # nothing listens on the discard port: refused at once
+HUB_REPO = "timm/vit_base_patch16_clip_224.openai"  # where open_clip takes ViT-B-16 'openai' from
+HUB_FILE = "open_clip_model.safetensors"
+PRETRAINED = ["clip.model=ViT-B-16", "clip.pretrained=openai", "clip.checkpoint=null", "clip.checkpoint_sha256=null",
+              "clip.model_config_file=null"]
+
+
+def _sam_at(url: str, *extra: str) -> Config:
+    return load_run_config(config_path("demo.yaml"), ["masks.generator=sam", "masks.sam.model_type=vit_tiny",
+                                                      f"masks.sam.checkpoint={url}", *extra])
+
+
+def test_a_checkpoint_url_is_probed_and_a_cached_one_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OVLABEL_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "sam.pth").write_bytes(b"weights")
+    with FileServer(tmp_path / "served") as server:
+        preflight(_sam_at(server.url("sam.pth")))
+        with pytest.raises(ModelWeightsError, match=r"^cannot fetch http://127.0.0.1:\d+/gone.pth \(HTTP 404 File not "
+                                                     r"found\); download gone.pth by hand and set masks.sam.checkpoint="):
+            preflight(_sam_at(server.url("gone.pth")))
+    with pytest.raises(ModelWeightsError, match="Cannot connect to host 127.0.0.1:9.*masks.sam.checkpoint=/path/to/sam.pth"):
+        preflight(_sam_at(f"{REFUSED}/sam.pth"))
+    (tmp_path / "cache" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "cache" / "checkpoints" / "sam.pth").write_bytes(b"weights")  # downloaded by an earlier run
+    preflight(_sam_at(f"{REFUSED}/sam.pth"))
+    with pytest.raises(ModelWeightsError, match=r"has sha256 .* \(masks.sam.checkpoint_sha256\)"):
+        preflight(_sam_at(f"{REFUSED}/sam.pth", f"masks.sam.checkpoint_sha256={'f' * 64}"))
+
+
+def _hub_at(monkeypatch: pytest.MonkeyPatch, base: str, cache: Path) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", base + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+
+
+def test_pretrained_weights_are_found_in_the_hub_cache_or_on_the_hub(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_run_config(config_path("demo.yaml"), PRETRAINED)
+    _hub_at(monkeypatch, REFUSED, tmp_path / "hub")
+    with pytest.raises(ModelWeightsError) as err:
+        preflight(cfg)
+    assert str(err.value) == (
+        f"clip.pretrained 'openai' of ViT-B-16: its weights are not in the Hugging Face cache ({tmp_path / 'hub'}) and "
+        f"cannot be fetched (ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default [Connect call "
+        f"failed ('127.0.0.1', 9)]); download {HUB_FILE} from {REFUSED}/{HUB_REPO}/resolve/main/{HUB_FILE} and set "
+        f"clip.checkpoint=/path/to/{HUB_FILE}")
+    served = tmp_path / "served" / HUB_REPO / "resolve" / "main"
+    served.mkdir(parents=True)
+    (served / HUB_FILE).write_bytes(b"weights")
+    with FileServer(tmp_path / "served") as server:
+        _hub_at(monkeypatch, server.url("").rstrip("/"), tmp_path / "hub")
+        preflight(cfg)  # the hub answers: open_clip will download it
+    snapshot = tmp_path / "hub" / f"models--{HUB_REPO.replace('/', '--')}"
+    (snapshot / "refs").mkdir(parents=True)
+    (snapshot / "refs" / "main").write_text("abc123")
+    (snapshot / "snapshots" / "abc123").mkdir(parents=True)
+    (snapshot / "snapshots" / "abc123" / HUB_FILE).write_bytes(b"weights")
+    _hub_at(monkeypatch, REFUSED, tmp_path / "hub")
+    preflight(cfg)  # cached: no network needed
+
+
+def test_offline_hub_mode_is_named_when_the_weights_are_not_cached(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    _hub_at(monkeypatch, REFUSED, tmp_path / "hub")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelWeightsError, match=r"cannot be fetched \(HF_HUB_OFFLINE is set\); download "):
+        preflight(load_run_config(config_path("demo.yaml"), PRETRAINED))
+
+
+# --- the manifest reads, the output can be written --------------------------------------------------------------
+
+
+def test_the_manifests_first_rows_must_read(tmp_path: Path) -> None:
+    good = tmp_path / "m.jsonl"
+    good.write_text('{"image": "a.png", "caption": "a dog"}\nnot json\n')
+    assert [r.index for r in check_manifest(str(good))] == [0, 1]  # an unparseable row is the run's error row
+    broken = tmp_path / "m.parquet"
+    broken.write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(ManifestError, match=r"^manifest '.*m.parquet' cannot be read \(.*\); pass --input a readable"):
+        check_manifest(str(broken))
+    folder = tmp_path / "rows.jsonl"
+    folder.mkdir()
+    with pytest.raises(ManifestError, match=r"cannot be opened \(\[Errno 21\] Is a directory"):
+        check_manifest(str(folder))
+
+
+def test_the_output_is_probed_where_it_will_be_written_and_nothing_is_left(tmp_path: Path) -> None:
+    check_output(str(tmp_path / "runs" / "first"))  # not there yet: probed in the nearest folder above
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    (tmp_path / "o").mkdir()
+    check_output(str(tmp_path / "o"))
+    assert list((tmp_path / "o").iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=r"is a file, not a folder"):
+        check_output(str(tmp_path / "file" / "out"))
+    with pytest.raises(OutputError, match=r"^--output '/proc/out' cannot be written \(.*\); choose a folder you can "):
+        check_output("/proc/out")
+
+
+@pytest.mark.parametrize(("config", "key", "file"), [
+    ("alpha-clip-l14.yaml", "clip.region_checkpoint", "clip_l14_grit20m_fultune_2xe.pth"),
+    ("ovseg-clip-l14.yaml", "clip.checkpoint", "ovseg_clip_l_9a1909.pth")])
+def test_the_region_encoder_configs_name_the_file_to_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                config: str, key: str, file: str) -> None:
+    monkeypatch.chdir(tmp_path)  # relative checkpoint paths: the working directory, then the configs folder
+    no_sam = ["masks.generator=superpixel"]  # SAM's weights are a URL: probed (and unreachable) here
+    with pytest.raises(ModelWeightsError) as err:
+        preflight(load_run_config(config_path(config), no_sam))
+    assert str(err.value) == f"checkpoint file '{file}' not found; provide {file} and set {key}=/path/to/{file}"
+    (tmp_path / file).write_bytes(b"present")  # preflight only looks for the file (and its sha256 when set)
+    try:
+        preflight(load_run_config(config_path(config), no_sam))
+    except ModelWeightsError as exc:  # what comes next is not this file (e.g. OpenAI's weights from the hub, offline)
+        assert file not in str(exc) and key not in str(exc)
+
+
+def test_region_encoder_settings_fail_before_the_run(tmp_path: Path) -> None:
+    weights = tmp_path / "tower.pth"
+    weights.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="clip.region_checkpoint is only read with matching.crop_mode=alpha or "
+                                          "mask_prompt \\(crop_mode is masked\\)"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}"]))
+    preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha"]))
+    with pytest.raises(ModelWeightsError, match="region_checkpoint_sha256"):
+        preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha",
+                                                             f"clip.region_checkpoint_sha256={'f' * 64}"]))
+    with pytest.raises(ConfigError, match="crop_mode=mask_prompt needs a ViT image tower; open_clip model 'RN50'"):
+        preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.model=RN50",
+                                                             "clip.checkpoint=random", "clip.checkpoint_sha256=null"]))
+    with pytest.raises(ModelWeightsError, match="crop_mode=mask_prompt needs OVSeg's learned mask prompts, which "
+                                                "clip.pretrained=openai lacks: download ovseg_clip_l_9a1909.pth"):
+        preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.model=ViT-B-16",
+                                                             "clip.pretrained=openai", "clip.checkpoint=null"]))
+    preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.checkpoint=random",
+                                                         "clip.checkpoint_sha256=null"]))

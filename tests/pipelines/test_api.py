@@ -37,7 +37,7 @@ def test_limit_joins_either_kind_of_overrides() -> None:
 
 
 def test_errors_are_raised_before_anything_runs(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="shipped: bench, default, demo, tiny"):
+    with pytest.raises(ConfigError, match="shipped: .*demo, .*tiny"):
         label(tmp_path, tmp_path / "out", config="dmeo")
     with pytest.raises(ConfigError, match="input.limit"):
         label(tmp_path, tmp_path / "out", config="tiny", limit=0)

@@ -9,7 +9,9 @@ import pytest
 from ovlabel.engine.config import DemoConfig
 from ovlabel.engine.shipped import config_path
 from ovlabel.pipelines.options import load_run_config
-from ovlabel.engine.demo.world import DEMO_SYNONYMS, category_words, demo_dir, ensure_demo_manifest
+from ovlabel.engine.demo.objects import OBJECT_PARTS
+from ovlabel.engine.demo.world import category_words, demo_dir, demo_vocabulary, ensure_demo_manifest
+from ovlabel.engine.layout import CLASSES
 from ovlabel.engine.weights import resolve_checkpoint
 from ovlabel.pipelines.cli import main
 
@@ -36,8 +38,9 @@ def test_manifest_is_generated_once_per_setting(tmp_path: Path) -> None:
 
 
 def test_caption_words_name_their_categories() -> None:
-    assert DEMO_SYNONYMS["automobile"] == "car" and DEMO_SYNONYMS["people"] == "person"
-    assert DEMO_SYNONYMS["sky"] == "night sky" and DEMO_SYNONYMS["torso"] == "torso"
+    vocabulary = demo_vocabulary()
+    assert vocabulary.class_of("automobile") == "car" and vocabulary.class_of("people") == "person"
+    assert vocabulary.class_of("sky") == "night sky" and vocabulary.class_of("torso") == "torso"
     assert category_words("person")[0] == "person" and "woman" in category_words("person")
 
 
@@ -55,6 +58,9 @@ def test_demo_run_labels_scenes_and_passes_the_quality_floor(tmp_path: Path, cap
     overrides = ["demo.num_images=12", f"demo.cache_dir={cache}"]
     assert main(["run", "--config", str(config_path("demo.yaml")), "--output", str(out), *overrides]) == 0
     assert f"{out}/labels/" in capsys.readouterr().out
+    info = json.loads((out / "run.json").read_text())  # the demo's captions name only words its CLIP knows
+    assert info["config"]["clip"]["known_labels"] == "vocab/demo_clip.yaml"
+    assert info["unknown_labels"] == {} and info["warnings"] == []
     gt = demo_dir(load_run_config(config_path("demo.yaml"), overrides).demo) / "instances.json"
     report_path = tmp_path / "report.json"
     assert main(["eval", "--labels", str(out), "--gt", str(gt), "--json", str(report_path)]) == 0
@@ -63,3 +69,8 @@ def test_demo_run_labels_scenes_and_passes_the_quality_floor(tmp_path: Path, cap
     scores = {(level, k): report["levels"][level][k] or 0.0 for level, k in MIN_SCORES}
     assert all(scores[key] >= floor for key, floor in MIN_SCORES.items()), scores
     assert report["scene"]["accuracy"] >= MIN_SCENE_ACCURACY, report["scene"]
+    assert report["vocabulary"] == demo_vocabulary().ref  # eval took the run's own vocabulary (classes.json)
+    classes = json.loads((out / CLASSES).read_text())
+    objects = {c["name"] for c in classes["classes"] if c["counts"]["object"]}
+    assert objects <= set(OBJECT_PARTS) and len(objects) >= 8, objects  # classes, not caption words: no 'automobile'
+    assert [c["name"] for c in classes["classes"][:11]] == list(OBJECT_PARTS)

@@ -114,9 +114,46 @@ def test_portable_runner_gives_the_same_rows(direct_run: tuple[Path, RunSummary]
     assert "--runner=PortableRunner" in info["beam_args"]
 
 
+def test_two_local_worker_processes_give_the_same_rows(direct_run: tuple[Path, RunSummary], manifest: Path) -> None:
+    out, _ = direct_run
+    parallel_out = manifest.parent / "out-two-workers"
+    summary = run(tiny_config("beam.local_workers=2"), str(manifest), str(parallel_out))
+    assert summary.balanced and summary.labeled_rows == 3
+    for kind in ("labels", "errors"):
+        assert comparable(read_rows(parallel_out, kind)) == comparable(read_rows(out, kind))
+    info = json.loads((parallel_out / "run.json").read_text())
+    assert "--direct_running_mode=multi_processing" in info["beam_args"]
+    assert info["config"]["beam"]["masks"]["torch_threads"] >= 1
+
+
 def test_masks_are_real_sam_output(direct_run: tuple[Path, RunSummary]) -> None:
     """Object segments carry SAM's own quality scores (not placeholders)."""
     out, _ = direct_run
     objects = [s for r in read_rows(out, "labels") for s in r["segments"] if s["level"] == "object"]
     assert objects, "tiny config thresholds should let some objects through"
     assert all(s["predicted_iou"] is not None and np.isfinite(s["predicted_iou"]) for s in objects)
+
+
+def test_a_real_run_reads_back_through_export_dataset_and_preview(direct_run: tuple[Path, RunSummary],
+                                                                  tmp_path: Path) -> None:
+    from pycocotools.coco import COCO
+
+    from ovlabel.engine.coco_export import export_coco
+    from ovlabel.engine.dataset import LabelsDataset
+    from ovlabel.engine.gallery import write_preview
+
+    out, _ = direct_run
+    labels = read_rows(out, "labels")
+    export_coco(str(out), str(tmp_path / "coco.json"), levels=("scene", "object", "part"))
+    coco = COCO(str(tmp_path / "coco.json"))
+    shard_masks = [s["mask"] for row in labels for s in row["segments"]]
+    assert len(coco.getAnnIds()) == len(shard_masks)
+    exported = {(coco.imgs[a["image_id"]]["image_key"], a["segment_id"]): coco.annToMask(a).astype(bool)
+                for a in coco.dataset["annotations"]}
+    for row in labels:
+        for s in row["segments"]:
+            assert (exported[row["image_id"], s["segment_id"]] == rle.decode(s["mask"])).all()
+    data = LabelsDataset(str(out), levels=("scene", "object", "part"))
+    item = data[0]
+    assert tuple(item["image"].shape[1:]) == tuple(item["masks"].shape[1:]) and len(item["masks"]) >= 1
+    assert write_preview(str(out), str(tmp_path / "preview"))["images"] == len(labels) == len(data)

@@ -100,6 +100,19 @@ def test_a_glob_of_images_with_no_captions_accounts_for_every_image(tmp_path: Pa
     assert info["accounting_ok"] and info["counts"]["input_rows"] == 2
 
 
+def test_a_folder_with_no_captions_labels_from_the_vocabulary(tmp_path: Path) -> None:
+    _images(tmp_path / "raw", ["x.png", "y.png"])
+    result = ovlabel.label(tmp_path / "raw", tmp_path / "out", config="tiny", overrides=[
+        *OVERRIDES, "matching.captionless=vocabulary", "matching.object_vocabulary=[dog, car]",
+        "matching.vocabulary_threshold=0.0"])
+    assert result.ok and (result.summary.labeled_rows, result.summary.error_rows) == (2, 0)
+    for row in read_rows(tmp_path / "out", "labels"):
+        assert row["captions"] == []
+        objects = [s for s in row["segments"] if s["level"] == "object"]
+        assert objects and {s["source"] for s in objects} == {"vocabulary"}
+        assert {s["label"] for s in objects} <= {"dog", "car"}
+
+
 def test_limit_then_resume_finishes_the_folder(photos: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     out, photos = tmp_path / "out", Path(shutil.copytree(photos, tmp_path / "photos"))
@@ -109,7 +122,7 @@ def test_limit_then_resume_finishes_the_folder(photos: Path, tmp_path: Path,
     assert sorted(r["image_id"] for r in first) == ["a.png", "b.png"]
     assert json.loads((out / "run.json").read_text())["counts"]["input_rows"] == 2
     assert main([*base, "--resume"]) == 0
-    assert "5 inputs" in capsys.readouterr().out
+    assert "3/3 images (100%)" in capsys.readouterr().err  # the progress counts what is left to do
     info = json.loads((out / "run.json").read_text())
     assert info["accounting_ok"] and info["counts"]["input_rows"] == 5
     assert info["stages"]["Deduplicate"]["skipped"] == 2  # the two done rows were not labelled again

@@ -57,3 +57,13 @@ def test_batching_and_sizing() -> None:
     assert handler.share_model_across_processes()
     superpixel = MaskModelHandler(GENERATE_MASKS, MasksConfig(generator="superpixel", device="cpu"), options)
     assert not superpixel.share_model_across_processes()  # the registry says superpixel wants no accelerator
+
+
+def test_the_matching_handler_builds_the_embedder_its_crop_mode_needs() -> None:
+    from ovlabel.engine.matching import OpenClipMaskInputEmbedder
+
+    clip = ClipConfig(model="ovlabel-tiny-clip", pretrained=None, checkpoint="random", device="cpu")
+    matcher = MatchModelHandler(MATCH_REGIONS, clip, MatchingConfig(crop_mode="mask_prompt"), StageOptions()).load_model()
+    assert isinstance(matcher.embedder, OpenClipMaskInputEmbedder) and matcher.embedder.crop_mode == "mask_prompt"
+    plain = MatchModelHandler(MATCH_REGIONS, clip, MatchingConfig(crop_mode="masked"), StageOptions()).load_model()
+    assert not isinstance(plain.embedder, OpenClipMaskInputEmbedder)

@@ -235,3 +235,23 @@ def test_shards_are_published_as_the_run_goes(world: dict[str, Any]) -> None:
     assert len(list(out.glob("labels/*.parquet"))) == 4 and len(list(out.glob("errors/*.parquet"))) == 5
     assert all(pq.read_metadata(p).num_rows == 1 for p in out.glob("*/*.parquet"))
     _same_rows(out, world["reference"])
+
+
+def test_a_killed_runs_leftovers_never_block_a_plain_rerun(world: dict[str, Any]) -> None:
+    """Killed before publishing a row: a plain rerun cleans up and starts. Killed after: it says to --resume
+    (one line), and --resume finishes it."""
+    clean = world["folder"] / "killed-then-plain"
+    _killed(world, clean, "shard-written@1")
+    assert (clean / "_staging").exists() and not list(clean.glob("*/*.parquet"))
+    proc = _cli(world, clean)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (clean / "_staging").exists() and len(json.loads((clean / MARKER).read_text())["runs"]) == 1
+    _same_rows(clean, world["reference"])
+    rows = world["folder"] / "killed-then-resume"
+    _killed(world, rows, "shard-published@2")
+    proc = _cli(world, rows)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "holds 2 shards of a run that did not finish; rerun with --resume to finish it" in proc.stderr
+    proc = _cli(world, rows, "--resume")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _same_rows(rows, world["reference"])

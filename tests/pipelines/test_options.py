@@ -61,3 +61,25 @@ def test_output_compression_is_a_codec_the_parquet_writer_takes(codec: str) -> N
 def test_deployment_values_out_of_range_are_refused_naming_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=f"^bad config value for '{re.escape(key)}' in defaults"):
         load_run_config(None, [override])
+
+
+def test_deployment_runs_local_workers_as_processes_with_their_share_of_the_cores() -> None:
+    from ovlabel.pipelines.options import deployment
+
+    cfg = load_run_config(config_path("tiny.yaml"), ["beam.local_workers=2", "beam.masks.torch_threads=3"])
+    got, args = deployment(cfg, [], cores=8)
+    assert args == ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    assert (got.beam.masks.torch_threads, got.beam.matching.torch_threads) == (3, 4)  # a configured count wins
+    one, args = deployment(load_run_config(config_path("tiny.yaml")), ["--runner=DirectRunner"], cores=8)
+    assert args == ["--runner=DirectRunner"] and one.beam.matching.torch_threads == 8
+
+
+def test_deployment_leaves_other_runners_and_explicit_worker_counts_alone() -> None:
+    from ovlabel.pipelines.options import deployment
+
+    cfg = load_run_config(config_path("tiny.yaml"), ["beam.local_workers=4"])
+    portable = ["--runner", "PortableRunner", "--job_endpoint=localhost:1"]
+    got, args = deployment(cfg, portable, cores=8)
+    assert args == portable and got.beam.matching.torch_threads is None
+    got, args = deployment(cfg, ["--direct_num_workers=3"], cores=8)
+    assert args == ["--direct_num_workers=3"] and got.beam.masks.torch_threads == 8

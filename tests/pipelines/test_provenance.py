@@ -39,6 +39,8 @@ def test_a_registered_generator_describes_itself(grid_generator: GeneratorSpec) 
     (("clip.checkpoint=random:2",), "ViT-B-16:random:masked"),
     (("clip.checkpoint=/w/my-clip.safetensors", "matching.crop_mode=box"), "ViT-B-16:my-clip.safetensors:box"),
     (("clip.model=RN50", "clip.pretrained=yfcc15m", "matching.crop_mode=blend"), "RN50:yfcc15m:blend"),
+    (("clip.region_checkpoint=/w/clip_l14_grit20m_fultune_2xe.pth", "matching.crop_mode=alpha"),
+     "ViT-B-16:openai+clip_l14_grit20m_fultune_2xe.pth:alpha"),
 ])
 def test_the_clip_model_names_its_weights_and_crop_mode(overrides: tuple[str, ...], expected: str) -> None:
     assert clip_source(load_config(None, list(overrides))) == expected
@@ -87,6 +89,8 @@ def test_a_checkpoints_hash_is_the_configured_one_else_the_local_files(tmp_path:
     assert checkpoints(configured)["clip"]["sha256"] == "ab" * 32
     remote = load_config(None, ["clip.checkpoint=https://example.com/clip.pt"])
     assert checkpoints(remote)["clip"]["sha256"] is None  # never downloaded to be hashed
+    region = checkpoints(load_config(None, [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha"]))["clip"]
+    assert region["region_checkpoint"] == str(weights) and region["region_sha256"] == local["sha256"]
 
 
 def test_run_metadata_counts_come_from_the_summary() -> None:
@@ -95,7 +99,8 @@ def test_run_metadata_counts_come_from_the_summary() -> None:
     cfg = Config()
     info = run_metadata(cfg, "m.jsonl", "run-1", summary, {"step/x": 1}, ("--runner=DirectRunner",))
     assert info["counts"] == {"input_rows": 3, "labeled_rows": 2, "error_rows": 1,
-                              "errors_by_stage": {"ValidateRows": 1}, "missing_rows": 0, "duplicate_rows": 0}
+                              "errors_by_stage": {"ValidateRows": 1}, "missing_rows": 0, "duplicate_rows": 0,
+                              "errors_by_kind": {}, "segments_by_level": {}, "top_classes": [], "top_scenes": []}
     assert info["stages"] == stages and info["accounting_ok"] is True and info["seconds"] == 12.35
     assert (info["run_id"], info["manifest"], info["schema_version"]) == ("run-1", "m.jsonl", SCHEMA_VERSION)
     assert info["beam_args"] == ["--runner=DirectRunner"] and info["metrics"] == {"step/x": 1}

@@ -30,6 +30,11 @@ def test_first_difference_names_the_first_differing_dotted_key() -> None:
     changed = {**CONFIG, "matching": {**CONFIG["matching"], "similarity_threshold": 0.3}}
     assert reruns.first_difference(CONFIG, changed) == ("matching.similarity_threshold", 0.2, 0.3)
     assert reruns.first_difference(CONFIG, {**CONFIG, "a": {"b": 1}}) == ("a.b", "<absent>", 1)
+    # a key an older ovlabel did not have equals its default (what that ovlabel did), and only its default
+    assert reruns.first_difference(CONFIG, {**CONFIG, "a": {"b": 1}}, {"a": {"b": 1}}) is None
+    assert reruns.first_difference(CONFIG, {**CONFIG, "a": {"b": 2}}, {"a": {"b": 1}}) == ("a.b", "<absent>", 2)
+    assert reruns.first_difference({**CONFIG, "a": {"b": 2}}, {**CONFIG, "a": {"b": 1}}, {"a": {"b": 1}}) == \
+        ("a.b", 2, 1)
 
 
 def test_a_fresh_run_writes_the_marker_into_an_empty_folder(tmp_path: Path) -> None:
@@ -148,3 +153,38 @@ def test_a_swap_killed_half_way_is_finished_by_the_next_run(tmp_path: Path, mani
         out.move((reruns.SWAPPED[3],), (REPLACED, "run-2", reruns.SWAPPED[3]))  # killed between the two renames
     reruns.finish_swap(out)
     _assert_swapped(tmp_path / "o")
+
+
+def test_a_plain_rerun_cleans_what_a_run_that_published_nothing_left(tmp_path: Path) -> None:
+    out = OutputDir(str(tmp_path / "o"))
+    _prepare(out, "fresh", run_id="run-1")  # marker, empty labels/ and errors/
+    (tmp_path / "o" / STAGING / "run-1" / LABELS).mkdir(parents=True)
+    (tmp_path / "o" / STAGING / "run-1" / LABELS / "part-00000.parquet").write_text("staged, never published")
+    (tmp_path / "o" / NEXT / "run-0").mkdir(parents=True)
+    plan = _prepare(out, "fresh")
+    assert plan == reruns.RunPlan(()) and _names(tmp_path / "o") == [MARKER, ERRORS, LABELS]
+    assert [r["run_id"] for r in out.marker()["runs"]] == ["run-2"]  # a fresh start, not a resume
+
+
+def test_a_plain_rerun_over_an_unfinished_runs_rows_points_to_resume(tmp_path: Path,
+                                                                      manifest_writer: ManifestWriter) -> None:
+    out, _ = _previous(tmp_path / "o", manifest_writer)
+    (tmp_path / "o" / "notes.txt").unlink()
+    with pytest.raises(OutputError) as caught:
+        _prepare(out, "fresh")
+    assert str(caught.value) == (f"output folder {str(tmp_path / 'o')!r} holds 1 shards of a run that did not "
+                                 f"finish; rerun with --resume to finish it (or --overwrite to start again)")
+    assert _names(tmp_path / "o" / LABELS) == ["run-1-x-00000.parquet"]
+
+
+def test_leftovers_are_only_cleaned_in_ovlabels_own_folders(tmp_path: Path) -> None:
+    (tmp_path / LABELS).mkdir()
+    (tmp_path / STAGING).mkdir()  # no marker: not ovlabel's, nothing is removed
+    with pytest.raises(OutputError, match="is not empty"):
+        _prepare(OutputDir(str(tmp_path)), "fresh")
+    out = OutputDir(str(tmp_path / "o"))
+    _prepare(out, "fresh", run_id="run-1")
+    (tmp_path / "o" / "notes.txt").write_text("mine")  # something of the user's: refused, kept
+    with pytest.raises(OutputError, match="is not empty"):
+        _prepare(out, "fresh")
+    assert (tmp_path / "o" / "notes.txt").read_text() == "mine" and _names(tmp_path) == [STAGING, LABELS, "o"]

@@ -17,8 +17,8 @@ from ovlabel.engine.manifest import RawRow
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.pipelines import stages
 from ovlabel.pipelines.stages import (BUILD_HIERARCHY, DEDUPLICATE, FLOWS, GENERATE_MASKS, LOAD_IMAGES, MATCH_REGIONS,
-                                      NAMESPACE, PARSE_CAPTIONS, STAGES, VALIDATE_ROWS, counted, dead_letter,
-                                      deduplicate, read_manifest)
+                                      NAMESPACE, PARSE_CAPTIONS, STAGES, VALIDATE_ROWS, ShardTarget, counted,
+                                      dead_letter, deduplicate, read_manifest)
 from tests.support import ManifestWriter
 
 RECORD = InputRecord("a", "/x/a.png", ("a dog",), '{"image": "a.png"}', row_index=0)
@@ -146,3 +146,20 @@ def test_manifest_rows_become_records_or_error_rows_of_their_stage(tmp_path: Pat
 
     assert _run(build) == {"ValidateRows.in": 5, "ValidateRows.out": 3, "ValidateRows.errors": 2,
                            "Deduplicate.in": 3, "Deduplicate.out": 2, "Deduplicate.errors": 1}
+
+
+def test_the_accelerator_hint_goes_on_the_mask_stage_alone() -> None:
+    """What Dataflow's right fitting reads: the mask stage's RunInference steps ask for the GPU, no other step."""
+    from ovlabel.pipelines.pipeline import build_pipeline
+    from tests.pipelines.helpers import tiny_config
+
+    hint = "type:nvidia-l4;count:1;install-nvidia-driver"
+    cfg = tiny_config(f"beam.masks.accelerator={hint}")
+    p = beam.Pipeline()
+    build_pipeline(p, cfg, "/nowhere/m.jsonl", ShardTarget("/nowhere/out", (), "r", cfg.output.policy))
+    proto = p.to_runner_api()
+    hinted = {key for key, env in proto.components.environments.items()
+              if env.resource_hints.get("beam:resources:accelerator:v1") == hint.encode()}
+    steps = [t.unique_name for t in proto.components.transforms.values() if t.environment_id in hinted]
+    assert "GenerateMasks/BeamML_RunInference" in steps
+    assert all(name.split("/")[0] == GENERATE_MASKS for name in steps), steps

@@ -1,7 +1,9 @@
 """scripts/train_demo_clip.py: its training samples do not depend on how many processes make them; the
-matcher loss's soft targets rank a well-fitting proposal above a loose one."""
+matcher loss's soft targets rank a well-fitting proposal above a loose one; the mask-input crop modes train
+and serve alike."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
@@ -63,3 +65,37 @@ def test_matcher_loss_is_cross_entropy_to_the_soft_target(train: ModuleType, wei
     assert at_target.grad is not None and at_target.grad.abs().max().item() < 1e-4
     loss.backward()
     assert logits.grad is not None and logits.grad.abs().max().item() > 1e-2
+
+
+@pytest.mark.parametrize("mode", ["alpha", "mask_prompt"])
+def test_a_mask_input_crop_mode_trains_and_serves_as_it_trained(train: ModuleType, tmp_path: Path, mode: str) -> None:
+    """The --crop-mode prototype: samples keep their masks, a few steps train the region parameters, and the
+    saved checkpoint gives the engine's region embedder the embeddings the training forward gives."""
+    import torch
+
+    from ovlabel.engine.config import ClipConfig
+    from ovlabel.engine.matching import build_region_embedder
+    from ovlabel.engine.shipped import config_path
+    from ovlabel.pipelines.options import load_run_config
+
+    torch.use_deterministic_algorithms(False)  # as the other tests run; main() turns it on
+    cfg = load_run_config(config_path("demo.yaml"), [f"matching.crop_mode={mode}"])
+    vocab = train.Vocabulary.build(cfg.matching.background_labels)
+    model, tokenizer = train.build_model(cfg, 0)
+    samples = train.make_samples(train.data_spec(cfg, (0, 3), (1, 2), 64), vocab, workers=1, chunk=3)
+    assert samples.masks.shape == samples.crops.shape[:3]
+    assert samples.masks[samples.source == 2].min() == 255 and samples.masks[samples.source == 0].min() == 0  # square scenes
+    tokens = train.prompt_tokens(tokenizer, vocab.words, cfg.clip.templates)
+    spec = train.TrainSpec(3, 1, 8, 2e-3, 0.05, 1, 1.0, 0.03, 0.5, 0.6, 1.0, 0, crop_mode=mode)
+    extra = model.visual.conv1_alpha.weight if mode == "alpha" else model.visual.mask_embedding
+    before = extra.detach().clone()
+    train.train(model, samples, samples, vocab, tokens, spec)
+    assert not torch.equal(extra.detach(), before)  # the region parameters learn with the rest
+    path = tmp_path / "tiny-region.safetensors"
+    train.save_checkpoint(model, tokens, path, {"trained_by": "test"})
+    served = build_region_embedder(ClipConfig(model="ovlabel-tiny-clip", pretrained=None, checkpoint=str(path)), mode)
+    crops, masks = samples.crops[:8], samples.masks[:8]
+    model.eval()
+    with torch.no_grad():
+        trained = train.encode_images(model, crops, masks, mode).numpy()
+    assert (served.embed_regions(crops, masks) * trained).sum(axis=1).min() > 0.999  # float16 checkpoint

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, Optional
 
+import torch
+
 from ovlabel.engine.masks.settings import SamConfig
 from ovlabel.engine.masks.base import MaskGenerator
 from ovlabel.engine.masks.sam.generator import SamBatchedGenerator
@@ -33,11 +35,18 @@ def reference_generator(cfg: SamConfig, device: str = "cpu", model: Any = None) 
 
 def batched_generator(cfg: SamConfig, device: str = "cpu", model: Any = None, *,
                       autocast: Optional[bool] = None, sdpa: Optional[bool] = None) -> SamBatchedGenerator:
-    """Our batched generator with ``cfg``'s settings, on ``model`` or on the model ``cfg`` names."""
+    """Our batched generator with ``cfg``'s settings, on ``model`` or on the model ``cfg`` names.
+
+    bf16 (``masks.sam.precision``, or ``autocast``) is autocast on CUDA; on a CPU it casts the image
+    encoder's weights to bf16 (``model``'s own, in place): 1.7x faster than fp32 for ViT-B here, where
+    CPU autocast is slower than fp32. Prompt encoder and mask decoder stay fp32 there.
+    """
     model, sha = _model(cfg, device, model)
+    bf16 = uses_bf16(cfg.precision, device) if autocast is None else autocast
+    if bf16 and not device.startswith("cuda"):
+        model.image_encoder.to(torch.bfloat16)
     return SamBatchedGenerator(model, model_type=cfg.model_type, checkpoint_sha256=sha,
-                               encoder_batch_size=cfg.encoder_batch_size, device=device,
-                               autocast=uses_bf16(cfg.precision, device) if autocast is None else autocast, sdpa=sdpa,
+                               encoder_batch_size=cfg.encoder_batch_size, device=device, autocast=bf16, sdpa=sdpa,
                                **amg_kwargs(cfg))
 
 

@@ -89,8 +89,10 @@ class SamBatchedGenerator:
 
     ``model``: a segment_anything Sam on ``device``, in eval mode. ``amg``: the settings of
     :class:`AmgSettings` (``points_per_side=...``, as segment-anything's generator takes them).
-    ``encoder_batch_size``: images or crops per image-encoder call. ``autocast`` (bf16) and
-    ``sdpa`` (fused encoder attention) default to on for CUDA and off elsewhere.
+    ``encoder_batch_size``: images or crops per image-encoder call. ``autocast`` (bf16 autocast, CUDA only) and
+    ``sdpa`` (fused encoder attention) default to on for CUDA and off elsewhere. An image encoder whose
+    weights are bf16 (what :func:`~ovlabel.engine.masks.sam.build.batched_generator` makes of bf16 on a CPU)
+    is fed bf16 pixels; its embeddings go on in fp32.
     ``model_type`` and ``checkpoint_sha256`` are provenance (``describe()``, the batches' source).
     """
 
@@ -107,7 +109,8 @@ class SamBatchedGenerator:
         self.encoder_batch_size = encoder_batch_size
         self.device = torch.device(device)
         cuda = self.device.type == "cuda"
-        self.autocast = cuda if autocast is None else autocast
+        self.autocast = cuda if autocast is None else autocast and cuda
+        self._encoder_dtype = next(model.image_encoder.parameters()).dtype
         self.sdpa = cuda if sdpa is None else sdpa
         self.img_size = int(model.image_encoder.img_size)
         self.transform = ResizeLongestSide(self.img_size)
@@ -133,8 +136,13 @@ class SamBatchedGenerator:
         return {"generator": self.name, "model_type": self.model_type,
                 "checkpoint_sha256": self.checkpoint_sha256, **self.settings.as_kwargs(),
                 "encoder_batch_size": self.encoder_batch_size,
-                "precision": "bf16-autocast" if self.autocast else "fp32",
+                "precision": self._precision(),
                 "attention": "sdpa" if self.sdpa else "exact"}
+
+    def _precision(self) -> str:
+        if self.autocast:
+            return "bf16-autocast"
+        return "fp32" if self._encoder_dtype == torch.float32 else "bf16-encoder-weights"
 
     def _amp(self) -> ContextManager[Any]:
         if self.autocast:
@@ -146,7 +154,7 @@ class SamBatchedGenerator:
         batch = torch.cat([preprocess(self.model, self.transform, _crop(images[j.image_index], j.crop_box), self.device)
                            for j in group])
         with self._amp():
-            return encode_images(self.model, batch, self.sdpa)
+            return encode_images(self.model, batch.to(self._encoder_dtype), self.sdpa).float()
 
     def _process_crop(self, image: np.ndarray, job: _Job, embedding: Tensor) -> MaskColumns:
         """Masks of one crop after in-crop NMS, in the original image frame (boxes, points)."""

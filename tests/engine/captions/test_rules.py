@@ -42,7 +42,8 @@ def test_all_captions_empty(captions: list[str]) -> None:
     parser = FakeParser()
     with pytest.raises(CaptionError) as err:
         parse_record_captions(parser, captions, max_chars=10)
-    assert str(err.value) == "all captions are empty; give the row at least one non-empty caption"
+    assert str(err.value).startswith("all captions are empty; give the row at least one non-empty caption")
+    assert "matching.captionless=vocabulary" in str(err.value)
     assert parser.calls == []
 
 
@@ -62,7 +63,15 @@ def test_blank_captions_do_not_count_towards_the_length() -> None:
 def test_no_nouns_in_any_caption() -> None:
     with pytest.raises(CaptionError) as err:
         parse_record_captions(FakeParser(), ["a cat", "nothing"], max_chars=10)
-    assert str(err.value) == "no nouns found in any caption; nothing to label"
+    assert str(err.value).startswith("no nouns found in any caption; nothing to label")
+
+
+@pytest.mark.parametrize("captions", [[], [""], ["a cat", "nothing"]])
+def test_captionless_rows_pass_when_the_vocabulary_labels_them(captions: list[str]) -> None:
+    parses = parse_record_captions(FakeParser(), captions, max_chars=10, captionless=True)
+    assert [p.text for p in parses] == captions and not any(p.nouns for p in parses)
+    with pytest.raises(CaptionError, match="over captions.max_chars"):
+        parse_record_captions(FakeParser(), ["x" * 11], max_chars=10, captionless=True)
 
 
 def test_rules_with_the_real_parser(parser: CaptionParser) -> None:

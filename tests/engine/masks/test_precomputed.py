@@ -103,7 +103,7 @@ def test_sa1b_index_built_once(sa1b_dir: Path) -> None:
 
 def _segment(seg_id: int, parent: int | None, level: str, mask: np.ndarray) -> dict[str, Any]:
     rle = rle_utils.encode(mask)
-    return {"segment_id": seg_id, "parent_id": parent, "level": level, "label": f"l{seg_id}", "phrase": None,
+    return {"segment_id": seg_id, "parent_id": parent, "level": level, "label": f"l{seg_id}", "class_name": f"l{seg_id}", "phrase": None,
             "caption_index": None, "char_span": None, "score": 0.5, "clip_similarity": 0.3,
             "source": "image" if parent is None else "caption", "mask": rle,
             "bbox_xywh": list(rle_utils.bbox_xywh(rle)), "area": int(mask.sum()),

@@ -87,3 +87,37 @@ def test_a_wide_patch_resized_first_is_close_to_the_padded_crop() -> None:
     patch = (rng.random((300, 1500, 3)) * 255).astype(np.uint8)
     new, old = crop_image(patch, 224).astype(int), _padded_then_resized(patch, 224).astype(int)
     assert np.abs(new - old).mean() < 3
+
+
+def test_alpha_crops_keep_the_context_and_give_the_mask_alongside() -> None:
+    from ovlabel.engine.matching.crops import crop_with_mask, image_with_mask
+
+    image, mask = noise_image(2), box_mask((20, 20, 30, 40))  # a 10 x 20 box in a 64 x 64 image
+    crop, alpha = crop_with_mask(image, mask, "alpha", 40, 2.0)
+    assert crop.shape == (40, 40, 3) and alpha.shape == (40, 40) and alpha.dtype == np.uint8
+    x0, y0, x1, y1 = enlarge_box((20, 20, 30, 40), 2.0, 64, 64)  # (15, 10, 35, 50): 20 x 40, padded to 40 x 40
+    np.testing.assert_array_equal(crop, crop_region(image[y0:y1, x0:x1], np.ones((y1 - y0, x1 - x0), bool), "box", 40))
+    assert (alpha[:, :10] == 0).all() and (alpha[:, 30:] == 0).all()  # padding is outside the mask
+    assert (alpha[10:30, 15:25] == 255).all() and not alpha[:9].any() and not alpha[:, 10:14].any()  # context around
+    whole, _ = crop_with_mask(image, mask, "alpha", 40, None)
+    np.testing.assert_array_equal(whole, crop_image(image, 40))
+    scene, inside = image_with_mask(image[:32], "alpha", 40, 2.0)  # the whole image, not its padding
+    np.testing.assert_array_equal(scene, crop_image(image[:32], 40))
+    assert (inside[11:29] == 255).all() and not inside[:9].any() and not inside[31:].any()  # soft edges between
+
+
+def test_mask_prompt_crops_are_the_masked_crop_and_a_hard_mask() -> None:
+    from ovlabel.engine.matching.crops import crop_with_mask
+
+    image = noise_image(3)
+    mask = box_mask((10, 10, 40, 30)) & ~box_mask((10, 10, 20, 20))
+    crop, inside = crop_with_mask(image, mask, "mask_prompt", 32, 2.0)
+    np.testing.assert_array_equal(crop, crop_region(image, mask, "masked", 32))
+    assert set(np.unique(inside)) == {0, 255}  # resized nearest, as OVSeg resizes its region masks
+    assert (inside[:5] == 0).all() and (inside[6:11, :10] == 0).all() and (inside[12:26, 11:] == 255).all()
+    long = np.zeros((8, 4000), bool)
+    long[2:6, 10:3990] = True  # past PAD_FIRST_MAX_SIDE: resized first, then padded; the mask alike
+    crop, inside = crop_with_mask(np.zeros((8, 4000, 3), np.uint8), long, "mask_prompt", 32, None)
+    assert crop.shape == (32, 32, 3) and inside.shape == (32, 32) and inside[15].all() and not inside[0].any()
+    with pytest.raises(ValueError, match="crop mode 'masked' takes no mask"):
+        crop_with_mask(image, mask, "masked", 32, None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ovlabel.engine.matching import nouns_at_level
+from ovlabel.engine.matching import ImageInput, RegionMatcher, nouns_at_level
 from tests.engine.matching.helpers import (A, A2, B, BIG, C, D, IN1, IN2, AliasEmbedder, TableEmbedder, config,
                                            match_one, noun, parse, picked, setup_image)
 
@@ -138,6 +138,18 @@ def test_vocabulary_objects_take_the_masks_captions_left_at_their_threshold() ->
     alone = match_one(emb, image, masks, [parse()], config(object_vocabulary=("cat", "car")))
     # without 'dog' in the softmax, C is a cat too
     assert sorted((m.label, m.mask_index) for m in alone.matches) == [("car", 3), ("cat", 1), ("cat", 2), ("cat", 4)]
+
+
+def test_captionless_words_label_only_images_whose_captions_name_no_object() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, B], [{"dog": 0.9}, {"cat": 0.9}])
+    matcher = RegionMatcher(emb, config(vocabulary_threshold=0.5), captionless_words=("cat", "car"))
+    none, named = matcher.match_batch([ImageInput(image, masks, ()), ImageInput(image, masks, (parse(noun("dog")),))])
+    assert [(m.label, m.mask_index, m.source) for m in none.matches] == [("cat", 1, "vocabulary")]
+    assert [(m.label, m.source) for m in named.matches] == [("dog", "caption")]  # a captioned image: captions only
+    # object_vocabulary, when set, is what a captionless image is labelled from
+    listed = RegionMatcher(emb, config(object_vocabulary=("dog",), vocabulary_threshold=0.5), captionless_words=("cat",))
+    assert [m.label for m in listed.match_batch([ImageInput(image, masks, ())])[0].matches] == ["dog"]
 
 
 def test_vocabulary_word_a_caption_noun_covers_is_left_to_it() -> None:

@@ -95,3 +95,21 @@ def test_cuda_bf16_agrees_with_fp32() -> None:
     assert total and matched >= 0.8 * total
     assert np.mean(ious) >= 0.9
     assert abs(sum(len(f) for f in fast) - total) <= 0.2 * total
+
+
+def test_cpu_bf16_casts_the_image_encoder_and_agrees_with_fp32(pair: tuple[SamReferenceGenerator, SamBatchedGenerator]
+                                                               ) -> None:
+    import copy
+
+    cfg = SamConfig(**{**LOW_THRESHOLDS, "points_per_side": 4, "precision": "bf16"})
+    model = copy.deepcopy(pair[0].model)
+    make_random_sam_coherent(model)
+    fp32 = batched_generator(cfg.model_copy(update={"precision": "fp32"}), model=copy.deepcopy(model))
+    bf16 = batched_generator(cfg, model=model)
+    assert bf16.describe()["precision"] == "bf16-encoder-weights" and fp32.describe()["precision"] == "fp32"
+    assert model.image_encoder.patch_embed.proj.weight.dtype == torch.bfloat16
+    assert model.mask_decoder.iou_prediction_head.layers[0].weight.dtype == torch.float32
+    exact, fast = fp32.generate(SCENES), bf16.generate(SCENES)
+    total = sum(len(x) for x in exact)
+    matched = sum(int((match(x, f)[2] >= 0.9).sum()) for x, f in zip(exact, fast) if len(x) and len(f))
+    assert total and matched >= 0.8 * total

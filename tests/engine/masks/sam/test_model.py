@@ -41,3 +41,15 @@ def test_make_random_sam_coherent_ties_the_upscaling_taps() -> None:
         if isinstance(module, torch.nn.ConvTranspose2d):
             assert torch.equal(module.weight, module.weight[:, :, :1, :1].expand_as(module.weight))
     torch.testing.assert_close(model.mask_decoder.output_hypernetworks_mlps[0].layers[-1].bias, 2.0 * before)
+
+
+def test_the_preflight_checks_of_sam_import_no_torch() -> None:
+    """The package's names load on first use: checking an architecture and a checkpoint takes no torch import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ovlabel.engine.masks.sam.model import check_sam_weights, sam_architecture; "
+            "sam_architecture('vit_b'); import ovlabel.engine.masks.sam as sam; assert sam.__all__; "
+            "print('torch' in sys.modules, 'segment_anything' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["False", "False"], proc.stderr[-2000:]
