@@ -6,8 +6,8 @@ import inspect
 import pytest
 
 from ovlabel.engine import errors
-from ovlabel.engine.errors import (CaptionError, ConfigError, ImageLoadError, InputError, ManifestError,
-                                   ModelWeightsError, OutputError, OvlabelError)
+from ovlabel.engine.errors import (CaptionError, ConfigError, ImageLoadError, InputError, LabelsError, ManifestError,
+                                   ModelWeightsError, OutputError, OvlabelError, RunnerError)
 from ovlabel.engine.evaluation import EvaluationError
 
 ERRORS = [cls for _, cls in inspect.getmembers(errors, inspect.isclass) if cls.__module__ == errors.__name__]
@@ -15,7 +15,7 @@ ERRORS = [cls for _, cls in inspect.getmembers(errors, inspect.isclass) if cls._
 
 def test_every_error_of_the_module_is_listed_here() -> None:
     assert set(ERRORS) == {OvlabelError, ConfigError, ManifestError, InputError, ImageLoadError, CaptionError,
-                           ModelWeightsError, OutputError}
+                           ModelWeightsError, OutputError, LabelsError, RunnerError}
 
 
 @pytest.mark.parametrize("cls", [*ERRORS, EvaluationError], ids=lambda cls: cls.__name__)

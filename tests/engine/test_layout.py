@@ -67,7 +67,7 @@ def test_segment_fields_read_only_what_is_asked_and_skip_what_a_shard_lacks(tmp_
     root = _run_folder(tmp_path / "run")
     fs, path = layout.open_location(str(root))
     files = layout.shards_in(fs, f"{path}/{layout.LABELS}")
-    assert layout.read_segment_fields(fs, files, ("level", "label", "class_name")) == [[{"level": "scene",
+    assert layout.read_segment_fields(fs, files, ("level", "label", "no_such_field")) == [[{"level": "scene",
                                                                                          "label": "scene"}]]
     assert layout.read_segment_fields(fs, files, ("nothing",)) == []
     with open(files[0], "wb") as fh:

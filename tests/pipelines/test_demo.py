@@ -65,7 +65,8 @@ def test_demo_run_labels_scenes_and_passes_the_quality_floor(tmp_path: Path, cap
     report_path = tmp_path / "report.json"
     assert main(["eval", "--labels", str(out), "--gt", str(gt), "--json", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
-    assert report["images"] == {"gt": 12, "labelled": 12, "missing": 0, "unmatched_rows": 0}
+    assert report["images"] == {"gt": 12, "labelled": 12, "missing": 0, "unmatched_rows": 0, "scored": 12,
+                                "only_labelled": False}
     scores = {(level, k): report["levels"][level][k] or 0.0 for level, k in MIN_SCORES}
     assert all(scores[key] >= floor for key, floor in MIN_SCORES.items()), scores
     assert report["scene"]["accuracy"] >= MIN_SCENE_ACCURACY, report["scene"]

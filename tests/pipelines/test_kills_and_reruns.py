@@ -250,7 +250,8 @@ def test_a_killed_runs_leftovers_never_block_a_plain_rerun(world: dict[str, Any]
     rows = world["folder"] / "killed-then-resume"
     _killed(world, rows, "shard-published@2")
     proc = _cli(world, rows)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if " WARNING ovlabel." not in line]  # e.g. a stale lock taken over
+    assert proc.returncode == 2 and len(said) == 1, proc.stderr
     assert "holds 2 shards of a run that did not finish; rerun with --resume to finish it" in proc.stderr
     proc = _cli(world, rows, "--resume")
     assert proc.returncode == 0, proc.stderr[-2000:]
