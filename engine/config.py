@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Optional, Sequence, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Mapping, Optional, Sequence, TypeVar
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
@@ -21,6 +21,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 from ovlabel.engine import images
 from ovlabel.engine.errors import ConfigError
 from ovlabel.engine.masks.config import MasksConfig
+from ovlabel.engine.shipped import find_config
 from ovlabel.engine.sections import Cosine, Device, Fraction, NonEmptyStr, Precision, Section, describe_error, nested
 from ovlabel.engine.weights import CheckpointLocation, Sha256
 
@@ -58,7 +59,8 @@ Scheme = Annotated[str, AfterValidator(_scheme)]  # a URI scheme, kept lower-cas
 
 
 class InputConfig(Section):
-    manifest: Optional[NonEmptyStr] = None
+    manifest: Optional[NonEmptyStr] = Field(None, description="a manifest, a folder of images or a glob (--input)")
+    limit: Optional[int] = Field(None, ge=1, description="only the first this many input rows (--limit)")
     allowed_schemes: tuple[Scheme, ...] = Field(("file", "gs", "s3"), min_length=1)
     allow_http: bool = False
     root: Optional[str] = Field(
@@ -251,6 +253,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+Overrides = Sequence[str] | Mapping[str, Any]  # 'key=value' texts (the CLI's) or {dotted key: value} (the API's)
+
+
+def override_items(overrides: Overrides) -> list[tuple[str, Any, str]]:
+    """(dotted key, value, as written) of each override: ``key=value`` texts, values read as YAML, or a mapping
+    of dotted keys to values, taken as they are."""
+    if isinstance(overrides, Mapping):
+        return [(str(key), value, f"{key}={value!r}") for key, value in overrides.items()]
+    return [(*parse_override(text), text) for text in ([overrides] if isinstance(overrides, str) else overrides)]
+
+
 def _has_key(tree: dict[str, Any], key: str) -> bool:
     node: Any = tree
     for part in key.split("."):
@@ -332,15 +345,16 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = (),
+def load_config(path: Optional[str | Path] = None, overrides: Overrides = (),
                 schema: type[C] = Config) -> C:  # type: ignore[assignment]
-    """Defaults < YAML file < ``key=value`` overrides, validated by ``schema`` (:class:`Config` or an
-    extension of it); raises :class:`ConfigError` with one readable line."""
-    tree: dict[str, Any] = read_yaml(path) if path is not None else {}
-    origin = str(path) if path is not None else "defaults"
+    """Defaults < YAML file < overrides, validated by ``schema`` (:class:`Config` or an extension of it); raises
+    :class:`ConfigError` with one readable line. ``path``: a YAML file or a shipped config's name
+    (:func:`~ovlabel.engine.shipped.find_config`); ``overrides``: see :func:`override_items`."""
+    found = find_config(path) if path is not None else None
+    tree: dict[str, Any] = read_yaml(found) if found is not None else {}
+    origin = str(found) if found is not None else "defaults"
     _refuse_renamed(tree, schema.renamed_keys, origin)
-    for text in overrides:
-        key, value = parse_override(text)
+    for key, value, text in override_items(overrides):
         if key in schema.renamed_keys:
             raise _gone(key, f"override {text!r}", schema.renamed_keys[key])
         _set_dotted(tree, key, value)

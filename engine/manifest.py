@@ -26,7 +26,8 @@ FORMATS = ("jsonl", "csv", "parquet")
 
 @dataclass(frozen=True)
 class RawRow:
-    """One manifest row as read: ``data`` is None when the row could not be parsed (``error`` says why)."""
+    """One manifest row as read: ``data`` is None when the row could not be parsed (``error`` says why). A row of
+    a folder (:mod:`ovlabel.engine.folders`) may have both: what is known of it, and why it cannot be labelled."""
 
     index: int
     text: str
@@ -45,7 +46,8 @@ def manifest_format(path: str) -> str:
                         (".parquet", "parquet"), (".pq", "parquet")):
         if lower.endswith(suffix):
             return fmt
-    raise ManifestError(f"manifest {path!r} has an unknown extension; use .jsonl, .csv or .parquet")
+    raise ManifestError(f"manifest {path!r} has an unknown extension; use .jsonl, .csv or .parquet (or pass a "
+                        f"folder of images, or a glob such as 'photos/*.jpg')")
 
 
 def _open_text(path: str) -> io.TextIOBase:
@@ -158,7 +160,7 @@ def _captions(data: dict[str, Any], required: bool = True) -> tuple[str, ...]:
 def to_record(row: RawRow, base_dir: str, captions_required: bool = True) -> InputRecord:
     """Validate one manifest row; raises :class:`InputError` naming the field to fix. A row with no caption field
     is one unless ``captions_required`` is False (``matching.captionless: vocabulary``): then it has none."""
-    if row.data is None:
+    if row.data is None or row.error is not None:
         raise InputError(row.error or "unparseable manifest row")
     data = row.data
     image = data.get("image")

@@ -20,8 +20,9 @@ from ovlabel.engine.config import ClipConfig, Config
 from ovlabel.engine.errors import ManifestError, OutputError
 from ovlabel.engine.known_labels import SAMPLE_ROWS, check_known_labels
 from ovlabel.engine.layout import PROBE_PREFIX
-from ovlabel.engine.manifest import RawRow, base_dir_of, check_exists, read_rows, to_record
+from ovlabel.engine.manifest import RawRow, to_record
 from ovlabel.engine.reach import PROBE_TIMEOUT_S, filesystem, reason, within
+from ovlabel.engine.sources import base_dir_of, check_exists, read_rows
 from ovlabel.engine.weights import check_checkpoint
 
 

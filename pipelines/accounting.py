@@ -5,7 +5,7 @@ import logging
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from ovlabel.engine import layout
 from ovlabel.engine.layout import ERRORS, KINDS, LABELS, STAGING
@@ -91,9 +91,9 @@ def _rewrite(out: OutputDir, kind: str, path: str, keep: list[bool]) -> None:
     out.fs.mv(scratch, path)
 
 
-def account(out: OutputDir, manifest: str, seconds: float, *under: str) -> RunSummary:
-    """Count the rows of the output at ``under`` against the manifest's rows."""
-    wanted = set(manifest_keys(manifest).items())
+def account(out: OutputDir, manifest: str, seconds: float, *under: str, limit: Optional[int] = None) -> RunSummary:
+    """Count the rows of the output at ``under`` against the input's rows (the first ``limit``)."""
+    wanted = set(manifest_keys(manifest, limit).items())
     found = Counter(out.row_keys(*under))
     missing = len(wanted - set(found))
     duplicates = sum(n - 1 for n in found.values()) + sum(n for key, n in found.items() if key not in wanted)

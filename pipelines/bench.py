@@ -20,7 +20,8 @@ from typing import Any, Optional, Sequence
 
 from ovlabel.engine.benchmark import reference_labels, same_segments
 from ovlabel.engine.layout import LABELS, RUN_INFO
-from ovlabel.engine.manifest import base_dir_of, read_rows as manifest_rows, to_record
+from ovlabel.engine.manifest import to_record
+from ovlabel.engine.sources import base_dir_of, read_rows as manifest_rows
 from ovlabel.engine.errors import InputError
 from ovlabel.pipelines.options import RunConfig
 from ovlabel.pipelines.output import OutputDir

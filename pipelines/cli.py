@@ -1,7 +1,10 @@
 """The ``ovlabel`` command line.
 
-``ovlabel run --config configs/X.yaml --input MANIFEST --output DIR [key=value ...] [--beam-option ...]``
+``ovlabel run --config X --input MANIFEST|FOLDER|GLOB --output DIR [--limit N] [key=value ...] [--beam-option ...]``
 (``--cluster-local``: on the portable runner, through a job service and worker pool started for the run)
+
+``--config`` takes a YAML path or a shipped config's name (``demo``, ``tiny``, ``default``, ``bench``);
+``ovlabel config show [--config X] [key=value ...]`` prints the resolved config, each value with its origin.
 
 Arguments of the form ``key=value`` override config keys; anything starting with ``--`` that
 ovlabel does not know passes through to Beam (``--runner=PortableRunner``, ``--job_endpoint=...``).
@@ -16,6 +19,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -23,6 +27,7 @@ import threading
 from types import FrameType
 from typing import Any, Iterator, Optional, Sequence
 
+from ovlabel.engine import installed_version
 from ovlabel.engine.errors import OvlabelError
 from ovlabel.engine.layout import RUN_INFO
 from ovlabel.pipelines.options import load_run_config
@@ -35,10 +40,14 @@ QUIET_LOGGERS = ("apache_beam", "absl", "grpc", "huggingface_hub", "urllib3", "f
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovlabel", description="Open-vocabulary segmentation pseudo-labels from captions.")
+    parser.add_argument("--version", action="version", version=f"ovlabel {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="label a manifest of image-caption pairs")
-    run.add_argument("--config", required=True, help="YAML config (see configs/)")
-    run.add_argument("--input", help="manifest: .jsonl, .csv or .parquet (default: input.manifest from the config)")
+    run = sub.add_parser("run", help="label a manifest, a folder or a glob of images")
+    run.add_argument("--config", required=True, help="a YAML file, or a shipped config's name: demo, tiny, default")
+    run.add_argument("--input", help="a manifest (.jsonl, .csv, .parquet), a folder of images or a quoted glob "
+                     "('photos/*.jpg'); captions from photo.txt / photo.json next to each image, or none "
+                     "(default: input.manifest from the config)")
+    run.add_argument("--limit", type=int, help="only the first N inputs (input.limit=N)")
     run.add_argument("--output", required=True, help="output folder (local path or fsspec URI)")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -72,7 +81,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="score only the GT images the run labelled (a run over a subset of them)")
     ev.add_argument("-v", "--verbose", action="store_true")
     _add_reading_commands(sub)
+    _add_config_command(sub)
     return parser
+
+
+def _add_config_command(sub: Any) -> None:
+    """``ovlabel config show``: the resolved config, each value with its origin."""
+    show = sub.add_parser("config", help="config tools").add_subparsers(dest="action", required=True).add_parser(
+        "show", help="the resolved config, each value with where it came from (default, file, cli)")
+    show.add_argument("--config", default=None, help="a YAML file or a shipped config's name (default: none)")
+    show.add_argument("-v", "--verbose", action="store_true")
 
 
 def _add_reading_commands(sub: Any) -> None:
@@ -107,6 +125,9 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from ovlabel.pipelines.report import format_summary
 
     overrides, beam_args = split_extra(extra)
+    _refuse_stray_paths(overrides)
+    if args.limit is not None:
+        overrides.append(f"input.limit={args.limit}")
     cfg = load_run_config(args.config, overrides)
     manifest = resolve_input(cfg, args.input)
     if args.force_resume and not args.resume:
@@ -126,6 +147,25 @@ def _cmd_run(args: argparse.Namespace, extra: Sequence[str]) -> int:
         sys.stderr.write(f"ovlabel: accounting mismatch: {summary.missing_rows} manifest rows without a row, "
                          f"{summary.duplicate_rows} rows too many (see {RUN_INFO})\n")
         return 1
+    return 0
+
+
+def _refuse_stray_paths(overrides: Sequence[str]) -> None:
+    """An argument that is no key=value but a file: the shell expanded an unquoted glob into many paths."""
+    stray = [arg for arg in overrides if "=" not in arg and os.path.exists(arg)]
+    if stray:
+        raise OvlabelError(f"unexpected path arguments ({', '.join(stray[:3])}{', ...' if len(stray) > 3 else ''}): "
+                           f"did the shell expand a glob? Quote it: --input 'photos/*.jpg'")
+
+
+def _cmd_config(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from ovlabel.engine.origins import format_resolved, resolve_config
+    from ovlabel.pipelines.options import RunConfig
+
+    overrides, beam_args = split_extra(extra)
+    if beam_args:
+        raise OvlabelError(f"unknown arguments for config show: {' '.join(beam_args)}")
+    sys.stdout.write(format_resolved(resolve_config(args.config, overrides, RunConfig)) + "\n")
     return 0
 
 
@@ -208,7 +248,8 @@ def _cmd_preview(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "bench": _cmd_bench, "export": _cmd_export, "preview": _cmd_preview}
+COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "bench": _cmd_bench, "export": _cmd_export, "preview": _cmd_preview,
+            "config": _cmd_config}
 
 
 class _Interrupts:

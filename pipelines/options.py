@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal, Optional, Sequence
 
 from pydantic import BeforeValidator, Field
 
-from ovlabel.engine.config import Config, load_config
+from ovlabel.engine.config import Config, Overrides, load_config
 from ovlabel.engine.sections import NonEmptyStr, Section
 from ovlabel.engine.shards import ShardPolicy
 
@@ -72,7 +72,7 @@ class RunConfig(Config):
     output: OutputOptions = OutputOptions()
 
 
-def load_run_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> RunConfig:
+def load_run_config(path: Optional[str | Path] = None, overrides: Overrides = ()) -> RunConfig:
     """Defaults < YAML file < ``key=value`` overrides, for a whole run (see :func:`ovlabel.engine.config.load_config`)."""
     return load_config(path, overrides, schema=RunConfig)
 

@@ -18,8 +18,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from ovlabel.engine.faults import fault_point
 from ovlabel.engine.layout import CLASSES, ERRORS, LABELS, RUN_INFO, STAGING, segment_class_counts
 from ovlabel.engine.known_labels import known_labels
-from ovlabel.engine.manifest import base_dir_of
 from ovlabel.engine.ontology import DROP_REASONS, Vocabulary, class_table, load_vocabulary
+from ovlabel.engine.sources import absolute_location, base_dir_of
 from ovlabel.engine.preflight import preflight
 from ovlabel.pipelines import reruns, stages
 from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
@@ -37,14 +37,16 @@ log = logging.getLogger(__name__)
 
 def build_pipeline(p: beam.Pipeline, cfg: RunConfig, manifest: str, target: ShardTarget,
                    done: Optional[DoneRows] = None) -> None:
-    """Wire all stages into ``p``; shards are published to ``target`` as the run goes.
+    """Wire all stages into ``p`` for ``manifest`` (a manifest, a folder or a glob of images; the first
+    ``input.limit`` rows); shards are published to ``target`` as the run goes.
 
     With ``done`` (a resumed run), the manifest rows that already have a row there are skipped. The label
     vocabulary (``vocabulary.file``) is read here, on the driver, and travels with the stages that use it.
     """
     vocabulary = configured_vocabulary(cfg)
     captions_required = cfg.matching.captionless != "vocabulary"
-    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest), done, captions_required)
+    records, e_rows = stages.read_manifest(p, manifest, base_dir_of(manifest), done, captions_required,
+                                           cfg.input.limit)
     records, e_dups = stages.deduplicate(records, done)
     bundles, e_parse = stages.parse_captions(records, cfg)
     bundles, e_load = stages.load_images(bundles, cfg)
@@ -124,8 +126,8 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
-def _rows_to_do(manifest: str, done: Optional[DoneRows]) -> int:
-    return len(set(reruns.manifest_keys(manifest).items()) - DoneRows.keys_of(done))
+def _rows_to_do(manifest: str, done: Optional[DoneRows], limit: Optional[int] = None) -> int:
+    return len(set(reruns.manifest_keys(manifest, limit).items()) - DoneRows.keys_of(done))
 
 
 def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (), overwrite: bool = False,
@@ -138,6 +140,7 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
     (:func:`ovlabel.engine.preflight.preflight`; ``checked``: the caller has just run it, as the CLI does).
     ``progress`` is ticked as rows are done when the stages run in this process (:mod:`ovlabel.pipelines.progress`).
     """
+    manifest = absolute_location(manifest)  # what workers read, whatever their working folder
     check_job_endpoint(beam_args)
     out = OutputDir(output)
     if not checked:
@@ -147,20 +150,21 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
     run_id = run_id or new_run_id()
     mode = "overwrite" if overwrite else "resume" if resume else "fresh"
     with OutputLock(out, run_id, cfg.output.lock_stale_after_s):
-        plan = reruns.prepare(out, mode, labelling_config(cfg), config_sha256(cfg), manifest, run_id, force_resume)
+        plan = reruns.prepare(out, mode, labelling_config(cfg), config_sha256(cfg), manifest, run_id, force_resume,
+                               cfg.input.limit)
         log.info("run %s: %s -> %s (%s, %s)", run_id, manifest, output, mode, options.view_as(StandardOptions).runner)
         started = time.time()
         p = beam.Pipeline(options=options)
         done = DoneRows(output, plan.done_files) if plan.done_files else None
         build_pipeline(p, cfg, manifest, ShardTarget(output, plan.under, run_id, cfg.output.policy), done)
-        with tracking(progress, run_id, runs_in_process(options), lambda: _rows_to_do(manifest, done)):
+        with tracking(progress, run_id, runs_in_process(options), lambda: _rows_to_do(manifest, done, cfg.input.limit)):
             result = p.run()
             result.wait_until_finish()
         drop_duplicate_rows(out, *plan.under)
         out.remove_run(STAGING, run_id)
         metrics = _metrics(result)
-        summary = replace(account(out, manifest, time.time() - started, *plan.under), stages=stage_counts(metrics),
-                          **unknown_labels(cfg, metrics))
+        summary = replace(account(out, manifest, time.time() - started, *plan.under, limit=cfg.input.limit),
+                          stages=stage_counts(metrics), **unknown_labels(cfg, metrics))
         write_classes(out, cfg, *plan.under)
         runs = (out.marker(*plan.under) or {}).get("runs", [])
         fault_point("before-run-info")

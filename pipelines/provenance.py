@@ -39,9 +39,10 @@ NOT_LABELLING = ("beam", "output", "demo")
 
 
 def labelling_config(cfg: Config) -> dict[str, Any]:
-    """The config that decides the labels: everything but :data:`NOT_LABELLING` and ``input.manifest``."""
+    """The config that decides the labels: everything but :data:`NOT_LABELLING`, ``input.manifest`` and
+    ``input.limit`` (a run on the first rows can be resumed on all of them)."""
     tree = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in NOT_LABELLING}
-    tree["input"] = {k: v for k, v in tree.get("input", {}).items() if k != "manifest"}
+    tree["input"] = {k: v for k, v in tree.get("input", {}).items() if k not in ("manifest", "limit")}
     return tree
 
 

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional
 from ovlabel.engine.errors import OutputError
 from ovlabel.engine.faults import fault_point
 from ovlabel.engine.layout import CLASSES, KINDS, LOCK, MARKER, NEXT, PROBE_PREFIX, REPLACED, RUN_INFO, STAGING, SWAP
-from ovlabel.engine.manifest import read_rows
+from ovlabel.engine.sources import input_keys
 from ovlabel.pipelines.output import OutputDir, RowKey
 from ovlabel.schemas import SCHEMA_VERSION
 
@@ -120,8 +120,9 @@ def _refuse_fresh(out: OutputDir, entries: list[str]) -> OutputError:
 
 
 def prepare(out: OutputDir, mode: str, config: dict[str, Any], config_hash: str, manifest: str, run_id: str,
-            force: bool = False) -> RunPlan:
-    """Get the folder ready for a run in ``mode`` (one of :data:`MODES`); raises :class:`OutputError` to refuse."""
+            force: bool = False, limit: Optional[int] = None) -> RunPlan:
+    """Get the folder ready for a run in ``mode`` (one of :data:`MODES`) on the first ``limit`` rows of
+    ``manifest``; raises :class:`OutputError` to refuse."""
     finish_swap(out)
     entries = [e for e in out.existing_entries() if e != LOCK and not e.startswith(PROBE_PREFIX)]
     if entries and mode == "fresh" and _nothing_published(out, entries):
@@ -141,11 +142,11 @@ def prepare(out: OutputDir, mode: str, config: dict[str, Any], config_hash: str,
     if mode == "overwrite":
         return _start(out, (NEXT, run_id), config, config_hash, manifest, run_id)
     assert marker is not None
-    return _resume(out, marker, config, config_hash, manifest, run_id, force)
+    return _resume(out, marker, config, config_hash, (manifest, limit), run_id, force)
 
 
-def _resume(out: OutputDir, marker: dict[str, Any], config: dict[str, Any], config_hash: str, manifest: str,
-            run_id: str, force: bool) -> RunPlan:
+def _resume(out: OutputDir, marker: dict[str, Any], config: dict[str, Any], config_hash: str,
+            inputs: tuple[str, Optional[int]], run_id: str, force: bool) -> RunPlan:
     diff = first_difference(marker.get("config") or {}, config, _default_labelling_config())
     if diff is not None and not force:
         key, was, now = diff
@@ -155,24 +156,27 @@ def _resume(out: OutputDir, marker: dict[str, Any], config: dict[str, Any], conf
                           f"row's provenance)")
     if diff is not None:
         log.warning("resuming %s with a different config (first at %s); recorded in run.json", out.root, diff[0])
-    check_manifest(manifest, out.row_keys(), out.root)
+    check_manifest(inputs[0], out.row_keys(), out.root, inputs[1])
     marker = {**marker, "runs": [*marker.get("runs", []), _run_entry(run_id, config_hash, diff is not None)]}
     out.write_json(MARKER, marker)
     done = tuple(path for kind in KINDS for path in out.shard_files(kind))
     return RunPlan((), done, forced=diff is not None)
 
 
-def manifest_keys(manifest: str) -> dict[int, str]:
-    """row_index -> row_hash of every manifest row."""
-    return dict(row.key for row in read_rows(manifest))
+def manifest_keys(manifest: str, limit: Optional[int] = None) -> dict[int, str]:
+    """row_index -> row_hash of every input row (the first ``limit``) of a manifest, folder or glob."""
+    return input_keys(manifest, limit)
 
 
-def check_manifest(manifest: str, done: list[RowKey], root: str) -> None:
-    """Refuse to resume when a manifest row the output accounts for is gone or has changed."""
+def check_manifest(manifest: str, done: list[RowKey], root: str, limit: Optional[int] = None) -> None:
+    """Refuse to resume when an input row the output accounts for is gone (or past ``limit``) or has changed."""
     if not done:
         return
-    rows = manifest_keys(manifest)
+    rows = manifest_keys(manifest, limit)
     for index, digest in sorted(done):
+        if index not in rows and limit is not None and index >= limit:
+            raise OutputError(f"--resume refused: {root!r} holds a row for input row {index}, past --limit {limit} "
+                              f"(input.limit); raise the limit or leave it out")
         if index not in rows:
             raise OutputError(f"--resume refused: {root!r} holds a row for manifest row {index}, which {manifest!r} "
                               f"no longer has; resume with the manifest the output was made from, or --overwrite")

@@ -17,10 +17,11 @@ from ovlabel.engine.captions import parse_record_captions
 from ovlabel.engine.errors import CaptionError, InputError
 from ovlabel.engine.known_labels import KnownLabels, known_labels
 from ovlabel.engine.layout import STAGING, open_location
-from ovlabel.engine.manifest import RawRow, read_rows, to_record
+from ovlabel.engine.manifest import RawRow, to_record
 from ovlabel.engine.ontology import DROP_REASONS, Vocabulary, classify
 from ovlabel.engine.records import ErrorRecord, ImageBundle, InputRecord
 from ovlabel.engine.shards import ShardPolicy, ShardWriter
+from ovlabel.engine.sources import read_rows
 from ovlabel.pipelines.handlers import MaskModelHandler, MatchModelHandler
 from ovlabel.pipelines.options import RunConfig
 from ovlabel.pipelines import progress
@@ -147,11 +148,12 @@ class _ValidateRow(beam.DoFn):
 
 
 def read_manifest(pipeline: beam.Pipeline, manifest: str, base_dir: str, done: Optional[DoneRows] = None,
-                  captions_required: bool = True) -> tuple[beam.PCollection, beam.PCollection]:
-    """ReadManifest: one reader streams the rows, then a reshuffle spreads them over workers."""
+                  captions_required: bool = True, limit: Optional[int] = None) -> tuple[beam.PCollection, beam.PCollection]:
+    """ReadManifest: one reader streams the rows of the manifest, folder or glob (the first ``limit``), then a
+    reshuffle spreads them over workers."""
     rows = (pipeline
             | "ManifestPath" >> beam.Create([manifest])
-            | "ReadRows" >> beam.FlatMap(read_rows)
+            | "ReadRows" >> beam.FlatMap(read_rows, limit)
             | "Spread" >> beam.Reshuffle())
     return rows | _Stage(VALIDATE_ROWS, _ValidateRow(base_dir, done, captions_required))
 

@@ -197,3 +197,21 @@ def test_a_recursive_yaml_alias_is_refused(tmp_path: Path) -> None:
     path.write_text("matching:\n  object_vocabulary: &loop [car, *loop]\n")
     with pytest.raises(ConfigError, match="loop.yaml'.*recursive"):
         load_config(path)
+
+
+def test_overrides_as_a_mapping_take_values_as_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("masks:\n  device: cuda\n")
+    cfg = load_config(path, {"masks.device": "cpu", "clip.templates": ["a {}: yes"], "input.limit": 3})
+    assert (cfg.masks.device, cfg.clip.templates, cfg.input.limit) == ("cpu", ("a {}: yes",), 3)
+    assert load_config(None, "input.limit=2").input.limit == 2  # one 'key=value' text is one override
+    with pytest.raises(ConfigError, match="is gone: use 'matching.crop_mode'"):
+        load_config(None, {"clip.crop_mode": "box"})
+    with pytest.raises(ConfigError, match="input.limit"):
+        load_config(None, {"input.limit": 0})
+
+
+def test_a_config_by_its_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_run_config("demo") == load_run_config(config_path("demo.yaml"))
+    assert load_run_config("tiny.yaml", ["masks.device=cpu"]) == load_run_config(config_path("tiny.yaml"))

@@ -40,3 +40,35 @@ def test_other_locations_are_kept_as_given(tmp_path: Path, monkeypatch: pytest.M
     absolute = tmp_path / "models" / "sam.yaml"
     assert shipped_path(absolute) == absolute  # an absolute path is never looked up
     assert shipped_path("~/x.pt") == tmp_path / "home" / "x.pt"
+
+
+def test_a_config_is_found_by_its_shipped_name_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ovlabel.engine.shipped import find_config, shipped_configs
+
+    monkeypatch.chdir(tmp_path)
+    assert {"demo", "tiny", "default", "bench"} <= set(shipped_configs())
+    for name in ("demo", "demo.yaml", "configs/demo.yaml"):
+        assert find_config(name) == CONFIG_DIR / "demo.yaml"
+    assert find_config(Path("tiny")) == CONFIG_DIR / "tiny.yaml"
+
+
+def test_a_config_file_that_exists_wins_over_a_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ovlabel.engine.shipped import find_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").write_text("masks: {device: cpu}\n")  # a file named like a shipped config
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "tiny.yaml").write_text("{}\n")
+    assert find_config("demo") == Path("demo")
+    assert find_config("configs/tiny.yaml") == Path("configs/tiny.yaml")
+    assert find_config(tmp_path / "demo") == tmp_path / "demo"
+
+
+def test_an_unknown_config_names_the_shipped_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ovlabel.engine.errors import ConfigError
+    from ovlabel.engine.shipped import find_config
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("dmeo", "vocab/parts", "models/sam.yaml"):  # only configs/*.yaml are configs
+        with pytest.raises(ConfigError, match=r"config file .* not found.*shipped: (.*, )?bench, default, demo, (.*, )?tiny"):
+            find_config(name)

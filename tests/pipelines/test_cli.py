@@ -122,6 +122,61 @@ def test_ctrl_c_exits_130_with_one_line_and_resume_finishes(tmp_path: Path, scen
     assert code == 0 and len(list((out / "labels").glob("*.parquet"))) > 0
 
 
+def test_version_is_the_package_metadatas(capsys: pytest.CaptureFixture[str]) -> None:
+    from ovlabel.engine import installed_version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ovlabel {installed_version()}"
+
+
+def test_config_show_gives_each_value_and_its_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # a shipped config by name, from outside the checkout
+    assert main(["config", "show", "--config", "tiny", "masks.sam.points_per_side=2", "input.limit=3"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"# config file: {config_path('tiny.yaml')}"
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if not line.startswith("#")}
+    assert lines["points_per_side"].endswith("# cli") and ": 2 " in lines["points_per_side"]
+    assert lines["limit"].endswith("# cli") and lines["model_type"].endswith("# file")
+    assert lines["pred_iou_thresh"].endswith("# file") and lines["read_timeout_s"].endswith("# default")
+    assert lines["rows_per_shard"].endswith("# file")  # the run's own sections (beam, output) too
+
+
+def test_config_show_without_a_config_and_with_a_bad_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "# config file: none (defaults only)" in out and "# file" not in out and "# cli" not in out
+    code, err = _run(capsys, "config", "show", "--config", "dmeo")
+    assert code == 2 and "shipped: alpha-clip-l14, bench, default, demo, ovseg-clip-l14, tiny" in err and err.count("\n") == 1
+    code, err = _run(capsys, "config", "show", "masks.sam.points_per_side=0")
+    assert code == 2 and "masks.sam.points_per_side" in err
+
+
+def test_run_takes_a_shipped_config_by_name_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("demo", "demo.yaml"):
+        code, err = _run(capsys, "run", "--config", name, "--input", "photos", "--output", "out")
+        assert code == 2 and err == "ovlabel: error: input 'photos' not found; pass a manifest (.jsonl, .csv or " \
+                                    ".parquet), a folder of images or a glob such as 'photos/*.jpg'\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unquoted_glob_and_a_bad_limit_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    # what `ovlabel run --input *.jpg` becomes after the shell expanded it
+    code, err = _run(capsys, "run", "--config", "tiny", "--input", "a.jpg", "b.jpg", "c.jpg", "--output", "out")
+    assert code == 2 and "did the shell expand a glob? Quote it: --input 'photos/*.jpg'" in err and "b.jpg" in err
+    code, err = _run(capsys, "run", "--config", "tiny", "--input", ".", "--output", "out", "--limit", "0")
+    assert code == 2 and "input.limit" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 # --- the commands that read a run back: export, preview, eval ---------------------------------------------------
 
 
