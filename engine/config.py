@@ -264,7 +264,8 @@ def override_items(overrides: Overrides) -> list[tuple[str, Any, str]]:
     return [(*parse_override(text), text) for text in ([overrides] if isinstance(overrides, str) else overrides)]
 
 
-def _has_key(tree: dict[str, Any], key: str) -> bool:
+def has_key(tree: dict[str, Any], key: str) -> bool:
+    """Whether the nested mapping ``tree`` holds the dotted ``key``."""
     node: Any = tree
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -281,7 +282,7 @@ def _gone(old: str, where: str, new: str) -> ConfigError:
 
 def _refuse_renamed(tree: dict[str, Any], renamed: dict[str, str], origin: str) -> None:
     for old, new in renamed.items():
-        if _has_key(tree, old):
+        if has_key(tree, old):
             raise _gone(old, origin, new)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional
 
 import yaml
 
-from ovlabel.engine.config import C, Config, Overrides, load_config, override_items, read_yaml
+from ovlabel.engine.config import C, Config, Overrides, has_key, load_config, override_items, read_yaml
 from ovlabel.engine.shipped import find_config
 
 DEFAULT, FILE, CLI = "default", "file", "cli"
@@ -39,19 +39,10 @@ def leaves(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield f"{prefix}{key}", value
 
 
-def _in_tree(tree: dict[str, Any], key: str) -> bool:
-    node: Any = tree
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
 def _origin(key: str, file_tree: dict[str, Any], cli_keys: list[str]) -> str:
     if any(key == k or key.startswith(f"{k}.") for k in cli_keys):
         return CLI
-    return FILE if _in_tree(file_tree, key) else DEFAULT
+    return FILE if has_key(file_tree, key) else DEFAULT
 
 
 def resolve_config(path: Optional[str | Path] = None, overrides: Overrides = (),

@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from ovlabel.engine.errors import OutputError
 from ovlabel.engine.faults import fault_point
+from ovlabel.engine.origins import leaves
 from ovlabel.engine.layout import CLASSES, KINDS, LOCK, MARKER, NEXT, PROBE_PREFIX, REPLACED, RUN_INFO, STAGING, SWAP
 from ovlabel.engine.sources import input_keys
 from ovlabel.pipelines.output import OutputDir, RowKey
@@ -42,22 +43,13 @@ class RunPlan:
     forced: bool = False
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key in sorted(tree):
-        value = tree[key]
-        if isinstance(value, dict) and value:
-            yield from flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
 def first_difference(old: dict[str, Any], new: dict[str, Any], defaults: Optional[dict[str, Any]] = None
                      ) -> Optional[tuple[str, Any, Any]]:
     """The first dotted key (in sorted order) whose value differs: (key, old value, new value); None if equal.
 
     A key ``old`` lacks (an older ovlabel's config: the key came later) equals ``new``'s value when that is the
     key's value in ``defaults``, which is what the older ovlabel did."""
-    a, b, d = dict(flatten(old)), dict(flatten(new)), dict(flatten(defaults or {}))
+    a, b, d = dict(leaves(old)), dict(leaves(new)), dict(leaves(defaults or {}))
     for key in sorted(set(a) | set(b)):
         if key not in a and key in d and b.get(key) == d[key]:
             continue
