@@ -182,13 +182,13 @@ def _check_cluster_args(local: bool, beam_args: Sequence[str]) -> None:
 
 @contextlib.contextmanager
 def _cluster(local: bool, beam_args: list[str]) -> Iterator[list[str]]:
-    """``beam_args``, or with ``--cluster-local`` the options of a local job service and worker pool (stopped after)."""
+    """``beam_args``, or with ``--cluster-local`` the options of a local job service and worker pool (stopped after);
+    :func:`_check_cluster_args` has refused clashing options before."""
     if not local:
         yield beam_args
         return
     from ovlabel.pipelines.cluster import local_cluster
 
-    _check_cluster_args(local, beam_args)
     with local_cluster() as cluster:
         yield [*beam_args, *cluster.beam_args]
 
