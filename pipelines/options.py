@@ -2,7 +2,8 @@
 
 ``beam.masks`` / ``beam.matching``: images per RunInference call of the two model stages, the
 accelerator resource hint of their workers (Dataflow: ``type:nvidia-l4;count:1;install-nvidia-driver``) and
-their models' torch threads; ``beam.local_workers``: the DirectRunner's worker processes;
+their models' torch threads; ``beam.local_workers`` / ``beam.local_mode``: the DirectRunner's parallel workers
+(processes or threads);
 ``output``: how the shards are written. :func:`load_run_config` reads a whole config file.
 """
 from __future__ import annotations
@@ -34,8 +35,11 @@ class StageOptions(Section):
 class BeamOptions(Section):
     masks: StageOptions = StageOptions()
     matching: StageOptions = StageOptions()
-    local_workers: int = Field(1, ge=1, description="DirectRunner: SDK worker processes (1: in the calling process); "
-                               "each holds its own models and gets cores / N torch threads")
+    local_workers: int = Field(1, ge=1, description="DirectRunner: parallel SDK workers (1: one, in the calling "
+                               "process); each gets cores / N torch threads")
+    local_mode: Literal["threads", "processes"] = Field(
+        "threads", description="DirectRunner with local_workers > 1: threads of the calling process (live progress "
+        "shown) or worker processes")
 
     def locally(self, cores: int) -> "BeamOptions":
         """These options for a local run on ``cores`` cores: stages with no torch_threads get cores / local_workers."""
@@ -97,15 +101,16 @@ def _cores() -> int:
 
 def deployment(cfg: RunConfig, beam_args: Sequence[str], cores: Optional[int] = None) -> tuple[RunConfig, list[str]]:
     """(config, Beam arguments) of a run: on the DirectRunner (the default), ``beam.local_workers`` worker
-    processes (unless the arguments choose ``--direct_num_workers`` themselves) and cores / N torch threads for
-    each stage's model that names none, so the processes don't oversubscribe the cores."""
+    processes or threads (``beam.local_mode``; unless the arguments choose ``--direct_num_workers`` themselves) and
+    cores / N torch threads for each stage's model that names none, so the workers don't oversubscribe the cores."""
     args = list(beam_args) or ["--runner=DirectRunner"]
     if _runner_of(args) not in DIRECT_RUNNERS:
         return cfg, args
     workers = cfg.beam.local_workers
     if not any(a.startswith("--direct_num_workers") for a in args):
         if workers > 1:
-            args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+            mode = "multi_processing" if cfg.beam.local_mode == "processes" else "multi_threading"
+            args += [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
     else:
         workers = 1  # the arguments decide; leave torch's threads alone
     cores = cores or _cores()

@@ -152,7 +152,7 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
     with OutputLock(out, run_id, cfg.output.lock_stale_after_s):
         plan = reruns.prepare(out, mode, labelling_config(cfg), config_sha256(cfg), manifest, run_id, force_resume,
                                cfg.input.limit)
-        log.info("run %s: %s -> %s (%s, %s)", run_id, manifest, output, mode, options.view_as(StandardOptions).runner)
+        log.info("run %s: %s -> %s (%s, %s)", run_id, manifest, output, mode, options.view_as(StandardOptions).runner or "DirectRunner")
         started = time.time()
         p = beam.Pipeline(options=options)
         done = DoneRows(output, plan.done_files) if plan.done_files else None

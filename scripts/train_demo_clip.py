@@ -1,7 +1,7 @@
 """Train the demo world's tiny CLIP (``configs/models/ovlabel-tiny-clip.*``) on CPU, reproducibly.
 
     python scripts/train_demo_clip.py [--steps 4000] [--threads 2] [--fit-target 1.0] [--snapshots]
-        [--out configs/models/ovlabel-tiny-clip.safetensors] [--crop-mode alpha]
+        [--out configs/models/ovlabel-tiny-clip-alpha.safetensors] [--crop-mode masked|box|blend|alpha|mask_prompt]
 
 Everything the engine does at inference is read from ``configs/demo.yaml``: the open_clip
 architecture, crop mode, prompt templates, superpixel settings and the matcher's background
@@ -39,13 +39,14 @@ Loss, per step:
   matcher takes the most probable mask first). Measured on validation scenes, F 0.5 raised mask
   IoU but not precision or recall; the default, 1, is hard labels.
 
-Region encoders that see the mask (``--crop-mode alpha`` or ``mask_prompt``, a prototype: not yet trained
-to the end or measured): samples keep each crop's mask (:func:`~ovlabel.engine.matching.crops.crop_with_mask`,
+Region encoders that see the mask (``--crop-mode alpha``, the shipped demo model
+``ovlabel-tiny-clip-alpha.safetensors``, or ``mask_prompt``; measured side by side in the README): samples keep
+each crop's mask (:func:`~ovlabel.engine.matching.crops.crop_with_mask`,
 the whole image's for scene crops), flips mirror crop and mask alike, and the model gets Alpha-CLIP's
 zero-initialised ``conv1_alpha`` or OVSeg's mask prompts (:mod:`ovlabel.engine.matching.region_encoders`),
 trained with the rest; the checkpoint then holds ``visual.conv1_alpha.weight`` / ``visual.mask_embedding``
 and serves with ``matching.crop_mode`` set alike. The other crop modes make the same samples, draws and
-checkpoint as before.
+checkpoint as before (``--crop-mode masked`` trains ``ovlabel-tiny-clip.safetensors``, the masked-crop model).
 
 Determinism: seeded numpy and torch, ``torch.use_deterministic_algorithms``, samples that depend
 on their scene's seed only (``--threads`` processes make them in chunks, gathered in seed order)
@@ -635,7 +636,8 @@ def canonical_header(path: Path) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=str(config_path("demo.yaml")), help="the demo config whose settings to train for")
-    p.add_argument("--out", default=str(shipped("models", "ovlabel-tiny-clip.safetensors")))
+    p.add_argument("--out", default=None, help="default: configs/models/ovlabel-tiny-clip.safetensors for masked crops, "
+                   "ovlabel-tiny-clip-MODE.safetensors for another crop mode")
     p.add_argument("--scenes", type=int, default=3000, help="training scenes (seeds 0 .. N-1)")
     p.add_argument("--proposal-scenes", type=int, default=1200, help="of those, scenes with superpixel proposals")
     p.add_argument("--val-scenes", type=int, default=30, help="validation scenes (seeds 9000 ..)")
@@ -650,8 +652,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=str(cache_dir() / "demo-train"))
     p.add_argument("--snapshots", action="store_true", help="also save OUT.stepN.safetensors every 500 steps")
     p.add_argument("--crop-mode", default=None, choices=["masked", "box", "blend", "alpha", "mask_prompt"],
-                   help="train for this matching.crop_mode instead of the config's (alpha, mask_prompt: a prototype)")
+                   help="train for this matching.crop_mode instead of the config's")
     return p
+
+
+def default_out(crop_mode: str) -> Path:
+    """Where the shipped checkpoint of ``crop_mode`` lives: masked crops' under the plain name, others' suffixed."""
+    name = "ovlabel-tiny-clip" + ("" if crop_mode == "masked" else f"-{crop_mode}")
+    return shipped("models", f"{name}.safetensors")
+
+
+def shaping_args(args: argparse.Namespace, crop_mode: str) -> dict[str, Any]:
+    """The arguments that shape the weights, as the checkpoint's metadata records them: the crop mode only when it
+    is not masked crops (so a checkpoint's metadata, hence its sha256, is the same whether the mode came from
+    ``--crop-mode`` or from the config)."""
+    shaping = {k: v for k, v in vars(args).items() if k not in ("out", "cache", "snapshots", "config", "crop_mode")}
+    return {**shaping, "crop_mode": crop_mode} if crop_mode != "masked" else shaping
 
 
 def data_spec(cfg: Config, seeds: tuple[int, int], proposal_seeds: tuple[int, int], crop_size: int) -> DataSpec:
@@ -682,11 +698,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = TrainSpec(args.steps, args.groups, args.extra, args.lr, weight_decay=0.05, warmup=max(1, args.steps // 20),
                      matcher_weight=1.0, offer_p=0.03, context_p=0.5, keep_own_p=0.6, fit_target=args.fit_target,
                      seed=args.seed, crop_mode=cfg.matching.crop_mode)
-    shaping = {k: v for k, v in vars(args).items() if k not in ("out", "cache", "snapshots", "config")
-               and (k != "crop_mode" or v is not None)}  # the checkpoints trained before --crop-mode, unchanged
     meta = {"trained_by": "scripts/train_demo_clip.py", "config": Path(args.config).name,
-            "args": json.dumps(shaping, sort_keys=True), "words": json.dumps(vocab.words)}
-    out = Path(args.out)
+            "args": json.dumps(shaping_args(args, cfg.matching.crop_mode), sort_keys=True),
+            "words": json.dumps(vocab.words)}
+    out = Path(args.out or default_out(cfg.matching.crop_mode))
 
     def snapshot(step: int) -> None:
         if step < spec.steps:
@@ -694,8 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     train(model, samples, val, vocab, tokens, spec, snapshot if args.snapshots else None)
     sha = save_checkpoint(model, tokens, out, meta)
-    log.info("saved %s (%.1f MB) in %.0fs total", args.out, Path(args.out).stat().st_size / 1e6, time.time() - started)
-    sys.stdout.write(f"sha256 {sha}  {args.out}\n")
+    log.info("saved %s (%.1f MB) in %.0fs total", out, out.stat().st_size / 1e6, time.time() - started)
+    sys.stdout.write(f"sha256 {sha}  {out}\n")
     return 0
 
 

@@ -55,7 +55,7 @@ def test_missing_sam_checkpoint_names_the_official_file() -> None:
                               "and set masks.sam.checkpoint=/path/to/sam_vit_b_01ec64.pth")
 
 
-DEMO_CLIP_SHA = "4178b4bc655936d299c8ad96586ef560cb39ffefcb21a2e18ed5de762e830ee9"  # configs/demo.yaml's
+DEMO_CLIP_SHA = "bcce0020a08e88799598a3e1a9797fd83fc06b2ce9367cce6c1999323731b475"  # configs/demo.yaml's
 
 
 def test_an_unknown_clip_model_fails_before_the_run() -> None:
@@ -79,7 +79,7 @@ def test_a_wrong_clip_checkpoint_hash_names_the_file_and_both_hashes() -> None:
     with pytest.raises(ModelWeightsError) as err:
         preflight(cfg)
     message = str(err.value)
-    assert "ovlabel-tiny-clip.safetensors" in message and DEMO_CLIP_SHA in message and "f" * 64 in message
+    assert "ovlabel-tiny-clip-alpha.safetensors" in message and DEMO_CLIP_SHA in message and "f" * 64 in message
     assert "clip.checkpoint_sha256" in message
     preflight(load_run_config(config_path("demo.yaml"), [f"clip.checkpoint_sha256={DEMO_CLIP_SHA.upper()}"]))
 
@@ -105,7 +105,8 @@ def test_dense_mode_needs_a_vit_image_tower() -> None:
     with pytest.raises(ConfigError, match="crop_mode=dense needs a ViT image tower; open_clip model 'RN50' has a ResNet"):
         preflight(cfg)
     preflight(load_run_config(config_path("demo.yaml"), ["clip.model=RN50", "clip.checkpoint=random",
-                                                         "clip.checkpoint_sha256=null"]))  # masked crops: any tower
+                                                         "clip.checkpoint_sha256=null",
+                                                         "matching.crop_mode=masked"]))  # masked crops: any tower
 
 
 # --- checkpoints by URL and from the model hub: found, cached or reachable, in seconds ---------------------------
@@ -235,8 +236,9 @@ def test_region_encoder_settings_fail_before_the_run(tmp_path: Path) -> None:
     weights.write_bytes(b"x")
     with pytest.raises(ConfigError, match="clip.region_checkpoint is only read with matching.crop_mode=alpha or "
                                           "mask_prompt \\(crop_mode is masked\\)"):
-        preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}"]))
-    preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha"]))
+        preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}",
+                                                             "matching.crop_mode=masked"]))
+    preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}"]))  # the demo's alpha
     with pytest.raises(ModelWeightsError, match="region_checkpoint_sha256"):
         preflight(load_run_config(config_path("demo.yaml"), [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha",
                                                              f"clip.region_checkpoint_sha256={'f' * 64}"]))

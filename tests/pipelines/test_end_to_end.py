@@ -117,13 +117,24 @@ def test_portable_runner_gives_the_same_rows(direct_run: tuple[Path, RunSummary]
 def test_two_local_worker_processes_give_the_same_rows(direct_run: tuple[Path, RunSummary], manifest: Path) -> None:
     out, _ = direct_run
     parallel_out = manifest.parent / "out-two-workers"
-    summary = run(tiny_config("beam.local_workers=2"), str(manifest), str(parallel_out))
+    summary = run(tiny_config("beam.local_workers=2", "beam.local_mode=processes"), str(manifest), str(parallel_out))
     assert summary.balanced and summary.labeled_rows == 3
     for kind in ("labels", "errors"):
         assert comparable(read_rows(parallel_out, kind)) == comparable(read_rows(out, kind))
     info = json.loads((parallel_out / "run.json").read_text())
     assert "--direct_running_mode=multi_processing" in info["beam_args"]
     assert info["config"]["beam"]["masks"]["torch_threads"] >= 1
+
+
+def test_two_local_worker_threads_give_the_same_rows(direct_run: tuple[Path, RunSummary], manifest: Path) -> None:
+    out, _ = direct_run
+    threaded_out = manifest.parent / "out-two-threads"
+    summary = run(tiny_config("beam.local_workers=2"), str(manifest), str(threaded_out))
+    assert summary.balanced and summary.labeled_rows == 3
+    for kind in ("labels", "errors"):
+        assert comparable(read_rows(threaded_out, kind)) == comparable(read_rows(out, kind))
+    info = json.loads((threaded_out / "run.json").read_text())
+    assert "--direct_running_mode=multi_threading" in info["beam_args"]
 
 
 def test_masks_are_real_sam_output(direct_run: tuple[Path, RunSummary]) -> None:

@@ -66,12 +66,24 @@ def test_deployment_values_out_of_range_are_refused_naming_the_key(override: str
 def test_deployment_runs_local_workers_as_processes_with_their_share_of_the_cores() -> None:
     from ovlabel.pipelines.options import deployment
 
-    cfg = load_run_config(config_path("tiny.yaml"), ["beam.local_workers=2", "beam.masks.torch_threads=3"])
+    cfg = load_run_config(config_path("tiny.yaml"), ["beam.local_workers=2", "beam.masks.torch_threads=3",
+                                                     "beam.local_mode=processes"])
     got, args = deployment(cfg, [], cores=8)
     assert args == ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     assert (got.beam.masks.torch_threads, got.beam.matching.torch_threads) == (3, 4)  # a configured count wins
     one, args = deployment(load_run_config(config_path("tiny.yaml")), ["--runner=DirectRunner"], cores=8)
     assert args == ["--runner=DirectRunner"] and one.beam.matching.torch_threads == 8
+
+
+def test_deployment_runs_local_workers_as_threads_by_default() -> None:
+    from ovlabel.pipelines.options import deployment
+
+    cfg = load_run_config(config_path("tiny.yaml"), ["beam.local_workers=2"])  # threads: the default mode
+    got, args = deployment(cfg, [], cores=2)
+    assert args == ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_threading"]
+    assert (got.beam.masks.torch_threads, got.beam.matching.torch_threads) == (1, 1)
+    with pytest.raises(ConfigError, match="beam.local_mode"):
+        load_run_config(None, ["beam.local_mode=fibres"])
 
 
 def test_deployment_leaves_other_runners_and_explicit_worker_counts_alone() -> None:
