@@ -84,7 +84,8 @@ def load_run_config(path: Optional[str | Path] = None, overrides: Overrides = ()
 DIRECT_RUNNERS = ("DirectRunner", "direct", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 
 
-def _runner_of(beam_args: Sequence[str]) -> str:
+def runner_of(beam_args: Sequence[str]) -> str:
+    """The runner ``beam_args`` name (Beam's default, the DirectRunner, when they name none)."""
     runner = "DirectRunner"
     for i, arg in enumerate(beam_args):
         if arg.startswith("--runner="):
@@ -104,7 +105,7 @@ def deployment(cfg: RunConfig, beam_args: Sequence[str], cores: Optional[int] = 
     processes or threads (``beam.local_mode``; unless the arguments choose ``--direct_num_workers`` themselves) and
     cores / N torch threads for each stage's model that names none, so the workers don't oversubscribe the cores."""
     args = list(beam_args) or ["--runner=DirectRunner"]
-    if _runner_of(args) not in DIRECT_RUNNERS:
+    if runner_of(args) not in DIRECT_RUNNERS:
         return cfg, args
     workers = cfg.beam.local_workers
     if not any(a.startswith("--direct_num_workers") for a in args):

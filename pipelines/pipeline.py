@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from ovlabel.engine.faults import fault_point
 from ovlabel.engine.layout import CLASSES, ERRORS, LABELS, RUN_INFO, STAGING, segment_class_counts
@@ -25,7 +25,7 @@ from ovlabel.pipelines import reruns, stages
 from ovlabel.pipelines.accounting import RunSummary, account, drop_duplicate_rows
 from ovlabel.pipelines.cluster import check_job_endpoint
 from ovlabel.pipelines.lock import OutputLock
-from ovlabel.pipelines.options import RunConfig, deployment
+from ovlabel.pipelines.options import RunConfig, deployment, runner_of
 from ovlabel.pipelines.output import OutputDir
 from ovlabel.pipelines.progress import Progress, runs_in_process, tracking
 from ovlabel.pipelines.provenance import config_sha256, labelling_config, provenance_row, run_metadata
@@ -152,7 +152,7 @@ def run(cfg: RunConfig, manifest: str, output: str, beam_args: Sequence[str] = (
     with OutputLock(out, run_id, cfg.output.lock_stale_after_s):
         plan = reruns.prepare(out, mode, labelling_config(cfg), config_sha256(cfg), manifest, run_id, force_resume,
                                cfg.input.limit)
-        log.info("run %s: %s -> %s (%s, %s)", run_id, manifest, output, mode, options.view_as(StandardOptions).runner or "DirectRunner")
+        log.info("run %s: %s -> %s (%s, %s)", run_id, manifest, output, mode, runner_of(args))
         started = time.time()
         p = beam.Pipeline(options=options)
         done = DoneRows(output, plan.done_files) if plan.done_files else None

@@ -49,9 +49,8 @@ def inputs(cfg: Any, scenes: int) -> list[ImageInput]:
     return out
 
 
-def time_mode(matcher: RegionMatcher, items: Sequence[ImageInput], per_call: int) -> float:
-    """Seconds to embed every kept region (and scene crop) of ``items``, ``per_call`` images per call."""
-    kept = [candidate_masks(item.masks, matcher._min_area_fraction) for item in items]
+def time_mode(matcher: RegionMatcher, items: Sequence[ImageInput], kept: Sequence[Any], per_call: int) -> float:
+    """Seconds to embed the ``kept`` masks (and scene crops) of ``items``, ``per_call`` images per call."""
     started = time.perf_counter()
     for k in range(0, len(items), per_call):
         matcher._embed_regions(items[k:k + per_call], kept[k:k + per_call])
@@ -72,12 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = load_run_config(args.config, [])
     items = inputs(cfg, args.scenes)
     matchers = {m: matcher_for(cfg, m) for m in args.modes.split(",")}
-    regions = sum(len(candidate_masks(i.masks, next(iter(matchers.values()))._min_area_fraction)) for i in items)
+    # every mode keeps the same masks: the area floors are the config's, not the mode's
+    kept = [candidate_masks(i.masks, next(iter(matchers.values()))._min_area_fraction) for i in items]
+    regions = sum(map(len, kept))
     per_call = cfg.beam.matching.images_per_batch
     times: dict[str, list[float]] = {m: [] for m in matchers}
     for _ in range(args.repeats):
         for mode, matcher in matchers.items():
-            times[mode].append(time_mode(matcher, items, per_call))
+            times[mode].append(time_mode(matcher, items, kept, per_call))
     out = {"scenes": len(items), "regions": regions, "threads": args.threads, "images_per_call": per_call, "modes": {}}
     for mode, ts in times.items():
         med = statistics.median(ts)
