@@ -32,3 +32,15 @@ def test_candidate_masks_drop_the_small_ones() -> None:
     masks = MaskBatch.from_masks(np.stack([box_mask((0, 0, 8, 8)), box_mask((0, 0, 2, 2))]))  # 64 and 4 px of 4096
     assert large_enough(masks, 0.01).tolist() == [True, False]
     assert len(candidate_masks(masks, 0.0)) == 2 and len(candidate_masks(masks, 0.01)) == 1
+
+
+def test_iou_is_computed_per_column_and_equals_the_full_matrix() -> None:
+    from ovlabel.engine import rle
+
+    rng = np.random.default_rng(0)
+    masks = MaskBatch.from_masks(rng.random((6, *SIZE)) < 0.4)  # noisy masks: long RLEs
+    ctx = ImageContext(ImageInput(np.zeros((*SIZE, 3), np.uint8), masks, ()), masks, np.zeros((6, 2)), np.zeros(2), {})
+    assert ctx.iou(3, 0) == ctx.iou(0, 3) and ctx.iou(5, 0) > 0.0
+    assert sorted(ctx._iou) == [0]  # one column asked for, one computed
+    full = rle.iou_matrix(list(masks.rles), list(masks.rles))
+    assert [[ctx.iou(i, j) for j in range(6)] for i in range(6)] == full.tolist()
