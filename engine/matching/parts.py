@@ -67,8 +67,7 @@ def part_candidates(ctx: ImageContext, cfg: MatchingConfig, objects: Sequence[Ma
     parents = [m.mask_index for m in objects]
     inside = containment(ctx.masks, range(len(ctx.masks)), parents)
     areas = ctx.masks.areas
-    pools = [[i for i in range(len(ctx.masks))
-              if areas[i] < areas[p] and inside[i, k] >= cfg.part_containment]
+    pools = [np.flatnonzero((areas < areas[p]) & (inside[:, k] >= cfg.part_containment)).tolist()
              for k, p in enumerate(parents)]
     if cfg.part_reach is None or not parents:
         return pools
