@@ -47,6 +47,7 @@ def pipeline_figures(info: dict[str, Any], wall: float) -> dict[str, Any]:
     rows = _metric(metrics, MATCH_REGIONS, f"{MATCH_REGIONS}.encoder_rows")
     padding = _metric(metrics, MATCH_REGIONS, f"{MATCH_REGIONS}.encoder_padding")
     return {"wall_s": wall, "images": labelled, "images_per_s": labelled / wall if wall else 0.0,
+            "error_rows": info["counts"].get("error_rows", 0), "errors_by_kind": info["counts"].get("errors_by_kind", {}),
             "model_compute_s": sum(compute.values()),
             "stage_compute_s": compute,
             "stage_images_per_s": {s: labelled / t if t else None for s, t in compute.items()},
@@ -107,12 +108,21 @@ def bench(cfg: RunConfig, manifest: str, repeats: int = 3, reference: bool = Tru
                                                                         "overhead", "padding_fraction", "cpu_use")},
                               "pipeline_runs": runs,
                               "peak_rss_mib": peak_rss_mib()}
+    report["failures"] = failures(runs)
     if reference:
         report["reference"] = reference_figures(refs, ours, theirs)
         ratios = [wall / run["wall_s"] for (wall, _), run in zip(refs, runs) if run["wall_s"]]
         report["speedup"] = statistics.median(ratios) if ratios else None
         report["speedups"] = ratios
     return report
+
+
+def failures(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """One line for each pipeline run that wrote error rows: its figures time failures, not labels."""
+    return [f"pipeline run {i + 1} labelled {run['images']} image(s) and failed on {run['error_rows']} "
+            f"({json.dumps(run.get('errors_by_kind', {}), sort_keys=True)}): its figures do not measure labelling; "
+            f"run `ovlabel run` with the same config and key=values and read its errors table"
+            for i, run in enumerate(runs) if run.get("error_rows")]
 
 
 def _records(cfg: RunConfig, manifest: str) -> list[Any]:
@@ -152,4 +162,5 @@ def format_bench(report: dict[str, Any]) -> str:
         lines.append(f"speed-up   {report['speedup']:.2f}x (median of the pairs; each pair: "
                      f"{', '.join(f'{x:.2f}' for x in report['speedups'])}); segments identical: {r['segments_identical']} of "
                      f"{r['segments']} ({100 * r['segments_identical'] / max(r['segments'], 1):.1f}%)")
+    lines.extend(f"FAILED     {line}" for line in report.get("failures", ()))
     return "\n".join(lines)

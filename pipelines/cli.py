@@ -223,7 +223,7 @@ def _cmd_bench(args: argparse.Namespace, extra: Sequence[str]) -> int:
     if args.json_out:
         with open(args.json_out, "w") as fh:
             json.dump(report, fh, indent=2, sort_keys=True, default=str)
-    return 0
+    return 1 if report.get("failures") else 0
 
 
 def _cmd_export(args: argparse.Namespace, extra: Sequence[str]) -> int:

@@ -155,14 +155,15 @@ def pool(grid: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> np.ndarray
 
 def resized_pos_embed(pos: torch.Tensor, native: tuple[int, int], grid: tuple[int, int]) -> torch.Tensor:
     """(1 + Nh * Nw, C) positional embedding (class token first) -> (1 + Gh * Gw, C), the patch part resized
-    bicubic with antialias, as open_clip's ``model.resize_pos_embed`` (unchanged when ``grid == native``)."""
+    bicubic with antialias, as open_clip's ``model.resize_pos_embed`` (unchanged when ``grid == native``). The
+    resize runs in float32 (a CPU has no bf16 antialiased bicubic) and returns ``pos``'s dtype."""
     import torch
 
     if tuple(grid) == tuple(native):
         return pos
-    patches = pos[1:].reshape(1, native[0], native[1], -1).permute(0, 3, 1, 2)
+    patches = pos[1:].float().reshape(1, native[0], native[1], -1).permute(0, 3, 1, 2)  # float32: CPU bicubic
     patches = torch.nn.functional.interpolate(patches, size=grid, mode="bicubic", antialias=True, align_corners=False)
-    return torch.cat([pos[:1], patches.permute(0, 2, 3, 1).reshape(grid[0] * grid[1], -1)])
+    return torch.cat([pos[:1], patches.permute(0, 2, 3, 1).reshape(grid[0] * grid[1], -1).to(pos.dtype)])
 
 
 def value_path(block: Any, x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from ovlabel.engine.shipped import config_path
-from ovlabel.pipelines.bench import pipeline_figures
+from ovlabel.pipelines.bench import failures, format_bench, pipeline_figures
 from ovlabel.pipelines.cli import main
 from tests.pipelines.helpers import FAST_MASKS
 from tests.support import ManifestWriter, SceneImage
@@ -24,6 +24,26 @@ def test_figures_come_from_the_model_stages_metrics() -> None:
     assert figures["model_compute_s"] == pytest.approx(4.0) and figures["overhead"] == pytest.approx(1.25)
     assert figures["stage_images_per_s"] == {"GenerateMasks": pytest.approx(8 / 3), "MatchRegions": pytest.approx(8.0)}
     assert figures["padding_fraction"] == pytest.approx(0.05) and figures["images_per_s"] == pytest.approx(1.6)
+
+
+def test_a_run_that_wrote_error_rows_is_reported_as_failed(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    errors = {"MatchRegions": {"NotImplementedError": 1}}
+    info = {"metrics": {}, "counts": {"labeled_rows": 0, "error_rows": 1, "errors_by_kind": errors}}
+    failed, fine = pipeline_figures(info, wall=2.0), pipeline_figures({"metrics": {}, "counts": {"labeled_rows": 1}}, 2.0)
+    assert (failed["error_rows"], failed["errors_by_kind"], fine["error_rows"]) == (1, errors, 0)
+    assert failures([fine]) == []
+    [line] = failures([fine, failed])
+    assert line.startswith("pipeline run 2 labelled 0 image(s) and failed on 1") and "NotImplementedError" in line
+    report = {"pipeline": {"wall_s": 2.0, "images_per_s": 0.0, "model_compute_s": 1.0, "overhead": 2.0,
+                           "padding_fraction": 0.0, "cpu_use": 1.0},
+              "pipeline_runs": [failed], "peak_rss_mib": 1.0, "failures": [line]}
+    assert format_bench(report).splitlines()[-1] == f"FAILED     {line}"
+    import ovlabel.pipelines.bench as bench_module
+
+    monkeypatch.setattr(bench_module, "bench", lambda *args, **kwargs: report)
+    assert main(["bench", "--config", str(config_path("tiny.yaml")), "--no-reference", "--images", "1"]) == 1
+    assert "FAILED" in capsys.readouterr().out
 
 
 @pytest.mark.slow

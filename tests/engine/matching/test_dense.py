@@ -124,6 +124,23 @@ def test_embed_masks_pools_the_image_grid(tiny_clip: clip_module.OpenClipEmbedde
     assert tiny_clip.embed_masks(image, MaskBatch.empty((64, 128))).shape == (0, 128)
 
 
+def test_dense_mode_runs_bf16_weights_on_a_cpu(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    """bf16 weights with a resized positional embedding (the canvas is not the model's 64 px): the CPU has no
+    bf16 antialiased bicubic, so the resize runs in float32; the regions agree with fp32's."""
+    bf16 = clip_module.build_embedder(tiny_clip.cfg.model_copy(update={"precision": "bf16"}), "cpu")
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    image = noise_image(4, (64, 128))
+    masks = _masks((32, 0, 48, 16), (0, 0, 128, 64), (40, 10, 90, 50), size=(64, 128))
+    fast, exact = bf16.embed_masks(image, masks), tiny_clip.embed_masks(image, masks)
+    assert fast.dtype == np.float32 and not np.array_equal(fast, exact)
+    assert float((fast * exact).sum(axis=1).min()) > 0.98
+    pos = tiny_clip.model.visual.positional_embedding.detach()
+    resized = dense.resized_pos_embed(pos.bfloat16(), (4, 4), (4, 8))
+    assert resized.dtype == torch.bfloat16
+    torch.testing.assert_close(resized.float(), dense.resized_pos_embed(pos.bfloat16().float(), (4, 4), (4, 8)),
+                               atol=1e-2, rtol=1e-2)
+
+
 @pytest.mark.parametrize("flip", [False, True])
 def test_dense_labels_run_end_to_end_through_the_matcher(tiny_clip: clip_module.OpenClipEmbedder, flip: bool) -> None:
     emb = clip_module.OpenClipEmbedder(tiny_clip.model, tiny_clip.tokenizer,
