@@ -93,6 +93,9 @@ def bench(cfg: RunConfig, manifest: str, repeats: int = 3, reference: bool = Tru
 
     The two paths take turns (pipeline, reference, pipeline, ...), so a change in the machine's load weighs on
     both; the speed-up is the median of the pairs' ratios."""
+    from ovlabel.engine.memory import keep_freed_memory
+
+    keep_freed_memory(cfg.beam.masks.keep_freed_memory_mib)  # the reference runs in this process, so under it too
     records = _records(cfg, manifest) if reference else []
     runs, refs, ours, theirs = [], [], {}, {}
     with tempfile.TemporaryDirectory(prefix="ovlabel-bench-") as tmp:

@@ -61,6 +61,15 @@ class _BundleHandler(ModelHandler[ImageBundle, Result, Any]):
         self._max_batch_size = options.images_per_batch
         self._on_gpu = accelerated and (options.accelerator is not None or device.startswith("cuda"))
         self._threads = options.torch_threads
+        self._keep_freed_mib = options.keep_freed_memory_mib
+
+    def _prepare_worker(self) -> None:
+        """This worker's torch threads and allocator (both process-wide), before its model loads."""
+        from ovlabel.engine.memory import keep_freed_memory
+        from ovlabel.engine.weights import set_torch_threads
+
+        set_torch_threads(self._threads)
+        keep_freed_memory(self._keep_freed_mib)
 
     def batch_elements_kwargs(self) -> dict[str, Any]:
         return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
@@ -96,9 +105,9 @@ class MaskModelHandler(_BundleHandler):
         self._settings = cfg.settings
 
     def load_model(self) -> Any:
-        from ovlabel.engine.weights import pick_device, set_torch_threads
+        from ovlabel.engine.weights import pick_device
 
-        set_torch_threads(self._threads)
+        self._prepare_worker()
         return self._spec.build(self._settings, pick_device(self._device))
 
     def run_inference(self, batch: Sequence[ImageBundle], model: Any, inference_args: Optional[dict[str, Any]] = None) -> Iterable[Result]:
@@ -126,9 +135,9 @@ class MatchModelHandler(_BundleHandler):
 
     def load_model(self) -> Any:
         from ovlabel.engine.matching import RegionMatcher, build_region_embedder
-        from ovlabel.engine.weights import pick_device, set_torch_threads
+        from ovlabel.engine.weights import pick_device
 
-        set_torch_threads(self._threads)
+        self._prepare_worker()
         embedder = build_region_embedder(self._clip, self._matching.crop_mode, pick_device(self._clip.device))
         return RegionMatcher(embedder, self._matching, captionless_words=self._captionless_words)
 

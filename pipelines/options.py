@@ -30,6 +30,9 @@ class StageOptions(Section):
     accelerator: Optional[NonEmptyStr] = Field(None, description="Beam resource hint for this stage's workers")
     torch_threads: Optional[int] = Field(None, ge=1, description="intra-op threads of this stage's model on a worker; "
                                          "None: torch's default (every core), or cores / beam.local_workers locally")
+    keep_freed_memory_mib: int = Field(1024, ge=0, description="glibc workers: allocations up to this many MiB come "
+                                       "from the heap and up to twice as much freed memory is kept for reuse, so large "
+                                       "tensor temporaries are not fresh pages on every call (0: glibc's defaults)")
 
 
 class BeamOptions(Section):

@@ -5,6 +5,7 @@ import pickle
 from typing import Sequence
 
 import numpy as np
+import pytest
 
 from ovlabel.engine.config import ClipConfig, MatchingConfig
 from ovlabel.engine.masks import MasksConfig
@@ -67,3 +68,13 @@ def test_the_matching_handler_builds_the_embedder_its_crop_mode_needs() -> None:
     assert isinstance(matcher.embedder, OpenClipMaskInputEmbedder) and matcher.embedder.crop_mode == "mask_prompt"
     plain = MatchModelHandler(MATCH_REGIONS, clip, MatchingConfig(crop_mode="masked"), StageOptions()).load_model()
     assert not isinstance(plain.embedder, OpenClipMaskInputEmbedder)
+
+
+def test_loading_a_model_sets_the_workers_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ovlabel.engine import memory
+
+    seen: list[int] = []
+    monkeypatch.setattr(memory, "keep_freed_memory", lambda mib: seen.append(mib) or True)
+    options = StageOptions(keep_freed_memory_mib=512)
+    MaskModelHandler(GENERATE_MASKS, MasksConfig(generator="superpixel", device="cpu"), options).load_model()
+    assert seen == [512] and StageOptions().keep_freed_memory_mib == 1024
