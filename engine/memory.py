@@ -6,7 +6,7 @@ per-prompt image tokens, upscaled logits) is fresh memory whose pages the kernel
 again on every call. Measured on the 2-core development VM (SAM ViT-B, 8x8 points, one 512-px image, fp32):
 3.5 million page faults and 9 s of system time per image, 18.5 s wall; with allocations up to 1 GiB served
 from the heap and up to 2 GiB of freed memory kept for reuse, 12.6 s, under 1.3 s of system time, peak RSS
-+0.4 GiB. :func:`keep_freed_memory` sets that through ``mallopt``; other C libraries are left as they are.
++0.45 GiB. :func:`keep_freed_memory` sets that through ``mallopt``; other C libraries are left as they are.
 """
 from __future__ import annotations
 
@@ -28,11 +28,10 @@ _applied: Optional[int] = None
 def _mallopt() -> Optional[ctypes._CFuncPtr]:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        gnu = libc.gnu_get_libc_version  # glibc only: musl and macOS have other allocators
-    except (OSError, AttributeError):
+    except OSError:
         return None
-    gnu.restype = ctypes.c_char_p
-    return libc.mallopt
+    glibc = hasattr(libc, "gnu_get_libc_version")  # musl and macOS have other allocators
+    return libc.mallopt if glibc else None
 
 
 def keep_freed_memory(mib: int) -> bool:

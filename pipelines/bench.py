@@ -123,9 +123,9 @@ def bench(cfg: RunConfig, manifest: str, repeats: int = 3, reference: bool = Tru
 def failures(runs: Sequence[dict[str, Any]]) -> list[str]:
     """One line for each pipeline run that wrote error rows: its figures time failures, not labels."""
     return [f"pipeline run {i + 1} labelled {run['images']} image(s) and failed on {run['error_rows']} "
-            f"({json.dumps(run.get('errors_by_kind', {}), sort_keys=True)}): its figures do not measure labelling; "
+            f"({json.dumps(run['errors_by_kind'], sort_keys=True)}): its figures do not measure labelling; "
             f"run `ovlabel run` with the same config and key=values and read its errors table"
-            for i, run in enumerate(runs) if run.get("error_rows")]
+            for i, run in enumerate(runs) if run["error_rows"]]
 
 
 def _records(cfg: RunConfig, manifest: str) -> list[Any]:
