@@ -85,6 +85,27 @@ class ImagesConfig(Section):
     read_timeout_s: float = Field(images.READ_TIMEOUT_S, gt=0, description="seconds one image's read may take")
 
 
+MemberCropMode = Literal["masked", "box", "blend", "alpha", "mask_prompt"]  # crop modes an ensemble member may use
+
+
+class EnsembleMember(Section):
+    """A second region model whose similarities are averaged with the first's (``clip.ensemble``): its weights, the
+    crop mode it was trained for and its share of the score. Architecture keys left out are ``clip``'s own (its
+    ``model``, ``model_config_file``); weights are the member's own; how crops are encoded (templates, device,
+    precision, crops_per_batch) is ``clip``'s, ``flip_average`` too unless set here."""
+
+    crop_mode: MemberCropMode
+    weight: float = Field(gt=0, lt=1, description="its share of every cosine; the first model (clip.*) keeps 1 - the sum")
+    model: Optional[NonEmptyStr] = None
+    model_config_file: Optional[NonEmptyStr] = None
+    pretrained: Optional[NonEmptyStr] = None
+    checkpoint: CheckpointLocation = None
+    checkpoint_sha256: Sha256 = None
+    region_checkpoint: Optional[NonEmptyStr] = None
+    region_checkpoint_sha256: Sha256 = None
+    flip_average: Optional[bool] = None
+
+
 class ClipConfig(Section):
     model: NonEmptyStr = "ViT-B-16"
     pretrained: Optional[NonEmptyStr] = "openai"
@@ -118,6 +139,37 @@ class ClipConfig(Section):
         "warn", description="caption nouns outside known_labels: labelled and counted, warned about once a run "
         "(warn); or refused (refuse): at preflight when the config's own words or the first manifest rows' "
         "captions name one, and each later row naming one becomes a ParseCaptions error row")
+    ensemble: tuple[EnsembleMember, ...] = Field(
+        (), description="more region models: a region's cosine with a label is the weighted mean of each model's "
+        "(this one's weight 1 - the members'); each member embeds the regions as its own crop_mode asks")
+
+    @model_validator(mode="after")
+    def _ensemble_weights_leave_a_share(self) -> "ClipConfig":
+        total = sum(m.weight for m in self.ensemble)
+        if self.ensemble and total >= 1:
+            raise nested("ensemble", "value_error", f"the members' weights sum to {total:g}; they must leave the "
+                         f"first model a share (sum < 1, e.g. one member of weight 0.5)")
+        return self
+
+    @property
+    def primary_weight(self) -> float:
+        """The first model's share of every cosine: 1 - the ensemble members' weights."""
+        return 1.0 - sum(m.weight for m in self.ensemble)
+
+    def member(self, index: int) -> "ClipConfig":
+        """The ClipConfig ensemble member ``index`` is built from: its weights and architecture, ``clip``'s
+        encoding settings; no ensemble of its own."""
+        m = self.ensemble[index]
+        own = m.model is not None
+        return self.model_copy(update={
+            "ensemble": (), "model": m.model or self.model,
+            "model_config_file": m.model_config_file if own else (m.model_config_file or self.model_config_file),
+            "pretrained": m.pretrained, "checkpoint": m.checkpoint, "checkpoint_sha256": m.checkpoint_sha256,
+            "region_checkpoint": m.region_checkpoint, "region_checkpoint_sha256": m.region_checkpoint_sha256,
+            "flip_average": self.flip_average if m.flip_average is None else m.flip_average})
+
+    def without_ensemble(self) -> "ClipConfig":
+        return self.model_copy(update={"ensemble": ()})
 
 
 class MatchingConfig(Section):
@@ -221,6 +273,9 @@ class Config(Section):
         if self.vocabulary.unmapped == "drop" and self.vocabulary.file is None:
             raise nested("vocabulary.unmapped", "value_error", "'drop' needs a vocabulary: set vocabulary.file "
                          "(e.g. coco), or keep unmapped labels with 'keep'")
+        if self.clip.ensemble and self.matching.crop_mode == "dense":
+            raise nested("clip.ensemble", "value_error", "matching.crop_mode=dense cannot be ensembled (it pools "
+                         "patch features, no crops); use another crop_mode or clear clip.ensemble")
         if self.matching.captionless == "vocabulary" and not (self.matching.object_vocabulary or self.vocabulary.file):
             raise nested("matching.captionless", "value_error", "'vocabulary' needs words to label captionless rows "
                          "with: set matching.object_vocabulary or vocabulary.file")

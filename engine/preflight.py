@@ -64,6 +64,18 @@ def check_region_encoder(cfg: Config) -> None:
     check_mask_input(cfg.clip, cfg.matching.crop_mode)
 
 
+def check_ensemble(cfg: ClipConfig) -> None:
+    """Each ``clip.ensemble`` member as :func:`check_region_encoder` and :func:`check_clip` check the first model,
+    an error naming the member."""
+    from ovlabel.engine.matching.ensemble import member_errors
+    from ovlabel.engine.matching.region_models import check_mask_input
+
+    for index, member in enumerate(cfg.ensemble):
+        with member_errors(index, member.crop_mode):
+            check_mask_input(cfg.member(index), member.crop_mode)
+            check_clip(cfg.member(index))
+
+
 def check_manifest(manifest: str, rows: int = SAMPLE_ROWS) -> list[RawRow]:
     """The manifest exists and its first ``rows`` rows can be read (returned); :class:`ManifestError` if not.
     Rows that do not parse are not an error here: the run makes them error rows."""
@@ -138,3 +150,4 @@ def preflight(cfg: Config, manifest: Optional[str] = None, output: Optional[str]
     check_clip(cfg.clip)
     if cfg.matching.crop_mode == "dense":
         check_dense(cfg.clip)
+    check_ensemble(cfg.clip)

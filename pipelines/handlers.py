@@ -148,10 +148,16 @@ class MatchModelHandler(_BundleHandler):
             found = model.match_batch([ImageInput(b.image, b.masks, b.parses) for b in bundles])
             return [b.replace(matches=m) for b, m in zip(bundles, found)]
 
-        work = getattr(model.embedder, "work", None)
-        before = dataclasses.replace(work) if work is not None else None
+        before = _work_of(model.embedder)
         results = self._isolated(batch, match)
-        if work is not None and before is not None:
+        after = _work_of(model.embedder)
+        if before is not None and after is not None:
             for what, counter in self._work.items():
-                counter.inc(getattr(work, what) - getattr(before, what))
+                counter.inc(getattr(after, what) - getattr(before, what))
         return results
+
+
+def _work_of(embedder: Any) -> Any:
+    """A copy of what ``embedder``'s image encoder has done so far (an EncoderWork), or None if it does not count."""
+    work = getattr(embedder, "work", None)
+    return dataclasses.replace(work) if work is not None else None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ovlabel.engine import __version__
-from ovlabel.engine.config import Config
+from ovlabel.engine.config import ClipConfig, Config
 from ovlabel.engine.weights import checkpoint_sha256, is_random_weights
 from ovlabel.schemas import SCHEMA_VERSION
 
@@ -24,13 +24,18 @@ def mask_source(cfg: Config) -> str:
 
 
 def clip_source(cfg: Config) -> str:
-    """``model:weights:crop_mode``; weights ``base+region`` with a ``clip.region_checkpoint`` (Alpha-CLIP's tower)."""
+    """``model:weights:crop_mode``; weights ``base+region`` with a ``clip.region_checkpoint`` (Alpha-CLIP's tower);
+    with ``clip.ensemble`` each member's the same way and its weight, after a ``|`` (``...:alpha|m:w:masked@0.5``)."""
     c = cfg.clip
+    first = f"{c.model}:{_weights_name(c)}:{cfg.matching.crop_mode}"
+    return "|".join([first] + [f"{c.member(i).model}:{_weights_name(c.member(i))}:{m.crop_mode}@{m.weight:g}"
+                               for i, m in enumerate(c.ensemble)])
+
+
+def _weights_name(c: ClipConfig) -> str:
     weights = "random" if is_random_weights(c.checkpoint) else (
         Path(c.checkpoint).name if c.checkpoint else c.pretrained)
-    if c.region_checkpoint:
-        weights = f"{weights}+{Path(c.region_checkpoint).name}"
-    return f"{c.model}:{weights}:{cfg.matching.crop_mode}"
+    return f"{weights}+{Path(c.region_checkpoint).name}" if c.region_checkpoint else str(weights)
 
 
 # What may change between a run and its resume without changing a label: how Beam deploys the work, how
@@ -68,16 +73,23 @@ def package_versions() -> dict[str, Optional[str]]:
 
 
 def checkpoints(cfg: Config) -> dict[str, dict[str, Any]]:
-    """run.json's ``models``: the CLIP weights (and a region checkpoint), and whatever the mask generator's registry
-    entry records."""
-    clip = cfg.clip
+    """run.json's ``models``: the CLIP weights (and a region checkpoint; with ``clip.ensemble`` each member's under
+    ``ensemble``), and whatever the mask generator's registry entry records."""
+    record = _clip_record(cfg.clip)
+    if cfg.clip.ensemble:
+        record["ensemble"] = [{**_clip_record(cfg.clip.member(i)), "crop_mode": m.crop_mode, "weight": m.weight}
+                              for i, m in enumerate(cfg.clip.ensemble)]
+    return {"clip": record, **cfg.masks.spec.models(cfg.masks.settings)}
+
+
+def _clip_record(clip: ClipConfig) -> dict[str, Any]:
     record = {"model": clip.model, "pretrained": clip.pretrained, "checkpoint": clip.checkpoint,
               "sha256": checkpoint_sha256(clip.checkpoint, clip.checkpoint_sha256),
               "random_weights": is_random_weights(clip.checkpoint)}
     if clip.region_checkpoint:  # the image tower loaded over it (matching.crop_mode alpha / mask_prompt)
         record.update(region_checkpoint=clip.region_checkpoint,
                       region_sha256=checkpoint_sha256(clip.region_checkpoint, clip.region_checkpoint_sha256))
-    return {"clip": record, **cfg.masks.spec.models(cfg.masks.settings)}
+    return record
 
 
 def run_metadata(cfg: Config, manifest: str, run_id: str, summary: Any, metrics: dict[str, Any],

@@ -34,8 +34,10 @@ VAL_SEED = 9000
 
 
 def matcher_for(cfg: Any, mode: str) -> RegionMatcher:
-    """A matcher of ``cfg`` in ``mode`` with random weights (the region encoder's parameters too)."""
-    clip = cfg.clip.model_copy(update={"checkpoint": "random", "checkpoint_sha256": None, "region_checkpoint": None})
+    """A matcher of ``cfg`` in ``mode`` with random weights (the region encoder's parameters too), one model (the
+    demo config's ensemble left out: each mode's own encoder cost is measured)."""
+    clip = cfg.clip.model_copy(update={"checkpoint": "random", "checkpoint_sha256": None, "region_checkpoint": None,
+                                       "ensemble": ()})
     matching = cfg.matching.model_copy(update={"crop_mode": mode})
     return RegionMatcher(build_region_embedder(clip, mode, clip.device), matching)
 

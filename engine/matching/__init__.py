@@ -8,6 +8,8 @@ Modules (a change to how one level is matched is a change to one of them):
 - :mod:`~ovlabel.engine.matching.region_encoders`, :mod:`~ovlabel.engine.matching.region_models`: encoders
   that take the mask too (Alpha-CLIP's alpha channel, OVSeg's mask prompts), their checkpoints and embedder
   (:func:`build_region_embedder`, what the pipeline builds for any crop mode);
+- :mod:`~ovlabel.engine.matching.ensemble`: several region models as one (``clip.ensemble``): the weighted mean
+  of their cosines (:class:`EnsembleEmbedder`);
 - :mod:`~ovlabel.engine.matching.context`: one image during matching (:class:`ImageInput`,
   :class:`ImageContext`) and mask geometry (containment, dilation, widened boxes);
 - :mod:`~ovlabel.engine.matching.slots`: caption nouns as slots, softmax scores, eligibility and
@@ -24,13 +26,14 @@ from ovlabel.engine.matching.context import (ImageContext, ImageInput, candidate
                                              fraction_inside, large_enough, widened_box)
 from ovlabel.engine.matching.crops import CROP_MODES, crop_image, crop_region, mask_box
 from ovlabel.engine.matching.embedder import OpenClipEmbedder, RegionEmbedder, build_clip_model, build_embedder
+from ovlabel.engine.matching.ensemble import EnsembleEmbedder
 from ovlabel.engine.matching.matcher import RegionMatcher, label_image
 from ovlabel.engine.matching.parts import Lexicon, grow_objects
 from ovlabel.engine.matching.region_models import OpenClipMaskInputEmbedder, build_region_embedder
 from ovlabel.engine.matching.slots import (Candidate, NounRef, Slot, assign, demand_of, eligible, merge_columns,
                                            merged_slot, nouns_at_level, part_nouns, synonym_groups)
 
-__all__ = ["CROP_MODES", "Candidate", "ImageContext", "ImageInput", "Lexicon", "NounRef", "OpenClipEmbedder", "build_embedder",
+__all__ = ["CROP_MODES", "Candidate", "EnsembleEmbedder", "ImageContext", "ImageInput", "Lexicon", "NounRef", "OpenClipEmbedder", "build_embedder",
            "OpenClipMaskInputEmbedder", "build_region_embedder",
            "RegionEmbedder", "RegionMatcher", "Slot", "assign", "build_clip_model", "candidate_masks",
            "containment", "crop_image", "crop_region", "demand_of", "dilate", "eligible", "fraction_inside",

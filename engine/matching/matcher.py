@@ -22,6 +22,7 @@ from ovlabel.engine.matching.context import ImageContext, ImageInput, candidate_
 from ovlabel.engine.matching.crops import crop_image, crop_region, crop_with_mask, image_with_mask
 from ovlabel.engine.matching.dense import DENSE_MODE, DenseEmbedder
 from ovlabel.engine.matching.embedder import RegionEmbedder
+from ovlabel.engine.matching.ensemble import combine, members_of
 from ovlabel.engine.matching.objects import match_objects
 from ovlabel.engine.matching.region_encoders import MASK_INPUT_MODES, MaskInputEmbedder
 from ovlabel.engine.matching.parts import Lexicon, PartLexicon, grow_objects, match_parts
@@ -72,32 +73,36 @@ class RegionMatcher:
 
     def _embed_regions(self, items: Sequence[ImageInput],
                        kept: Sequence[MaskBatch]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(K, D) scene embeddings and, per image, (M_k, D) embeddings of its kept masks' crops: the scene crops
-        and all region crops of the batch go through the encoder as one stream (one embed_crops call), so only
-        its last chunk is padded. crop_mode dense: the scene crops alone, and each image's masks pooled from
+        """(K, D) scene embeddings and, per image, (M_k, D) embeddings of its kept masks' crops. Per model (an
+        ensemble's members joined, :func:`~.ensemble.combine`), the scene crops and all region crops of the batch
+        go through the encoder as one stream (one call), so only its last chunk is padded; each mask is decoded
+        once, for every model's crop. crop_mode dense: the scene crops alone, and each image's masks pooled from
         its patch embeddings (:meth:`DenseEmbedder.embed_masks`); alpha and mask_prompt: crops and their masks
-        (:meth:`_embed_with_masks`)."""
-        size = self.embedder.crop_size
-        if self.cfg.crop_mode in MASK_INPUT_MODES:
-            return _split(self._embed_with_masks(items, kept), len(items), kept)
-        crops = [crop_image(item.image, size) for item in items]
+        (:func:`crop_with_mask`)."""
         if self.cfg.crop_mode == DENSE_MODE:  # no region crops: one image forward per image (dense.py)
-            dense = _dense_embedder(self.embedder)
-            return self.embedder.embed_crops(np.stack(crops)), [dense.embed_masks(item.image, masks)
-                                                                 for item, masks in zip(items, kept)]
-        crops += [crop_region(item.image, masks.decode(i), self.cfg.crop_mode, size)
-                  for item, masks in zip(items, kept) for i in range(len(masks))]
-        return _split(self.embedder.embed_crops(np.stack(crops)), len(items), kept)
+            return self._embed_dense(items, kept)
+        members = members_of(self.embedder, self.cfg.crop_mode)
+        context = self.cfg.alpha_context
+        inputs = [[_scene_input(item.image, m.crop_mode, m.embedder.crop_size, context) for item in items]
+                  for m in members]
+        for item, masks in zip(items, kept):
+            for i in range(len(masks)):
+                mask = masks.decode(i)
+                for m, rows in zip(members, inputs):
+                    rows.append(_region_input(item.image, mask, m.crop_mode, m.embedder.crop_size, context))
+        done = [_split(_encode(m.embedder, m.crop_mode, rows), len(items), kept) for m, rows in zip(members, inputs)]
+        if len(done) == 1:
+            return done[0]
+        weights = [m.weight for m in members]
+        return (combine([d[0] for d in done], weights),
+                [combine([d[1][k] for d in done], weights) for k in range(len(items))])
 
-    def _embed_with_masks(self, items: Sequence[ImageInput], kept: Sequence[MaskBatch]) -> np.ndarray:
-        """(K + sum M_k, D): each image as a region with a mask covering it, then every kept mask's crop with
-        its mask (:func:`crop_with_mask`), in one embed_regions stream."""
-        encoder = _mask_input_embedder(self.embedder, self.cfg.crop_mode)
-        mode, size, context = self.cfg.crop_mode, self.embedder.crop_size, self.cfg.alpha_context
-        pairs = [image_with_mask(item.image, mode, size, context) for item in items]
-        pairs += [crop_with_mask(item.image, masks.decode(i), mode, size, context)
-                  for item, masks in zip(items, kept) for i in range(len(masks))]
-        return encoder.embed_regions(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]))
+    def _embed_dense(self, items: Sequence[ImageInput],
+                     kept: Sequence[MaskBatch]) -> tuple[np.ndarray, list[np.ndarray]]:
+        dense = _dense_embedder(self.embedder)
+        scenes = np.stack([crop_image(item.image, self.embedder.crop_size) for item in items])
+        return self.embedder.embed_crops(scenes), [dense.embed_masks(item.image, masks)
+                                                   for item, masks in zip(items, kept)]
 
     def _batch_labels(self, items: Sequence[ImageInput]) -> list[str]:
         """Every label any level of the batch may score, in a fixed order (background first)."""
@@ -137,6 +142,29 @@ def _split(flat: np.ndarray, scenes: int, kept: Sequence[MaskBatch]) -> tuple[np
     """Rows of ``scenes`` scene crops, then each image's kept masks -> (scene rows, per-image region rows)."""
     bounds = np.cumsum([scenes] + [len(m) for m in kept])
     return flat[:scenes], [flat[bounds[k]:bounds[k + 1]] for k in range(len(kept))]
+
+
+Inputs = tuple[np.ndarray, ...]  # what one region is encoded from: its crop (and, MASK_INPUT_MODES, its mask)
+
+
+def _scene_input(image: np.ndarray, mode: str, size: int, context: Optional[float]) -> Inputs:
+    """The whole image as crop ``mode``'s encoder takes it (a MASK_INPUT_MODES mode: with a mask covering it)."""
+    return image_with_mask(image, mode, size, context) if mode in MASK_INPUT_MODES else (crop_image(image, size),)
+
+
+def _region_input(image: np.ndarray, mask: np.ndarray, mode: str, size: int, context: Optional[float]) -> Inputs:
+    if mode in MASK_INPUT_MODES:
+        return crop_with_mask(image, mask, mode, size, context)
+    return (crop_region(image, mask, mode, size),)
+
+
+def _encode(embedder: RegionEmbedder, mode: str, rows: Sequence[Inputs]) -> np.ndarray:
+    """(N, D): the N regions' inputs through ``embedder`` in one stream (``embed_regions`` with their masks for a
+    MASK_INPUT_MODES mode, else ``embed_crops``)."""
+    arrays = [np.stack(column) for column in zip(*rows)]
+    if mode in MASK_INPUT_MODES:
+        return _mask_input_embedder(embedder, mode).embed_regions(*arrays)
+    return embedder.embed_crops(arrays[0])
 
 
 def _mask_input_embedder(embedder: RegionEmbedder, mode: str) -> MaskInputEmbedder:

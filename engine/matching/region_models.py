@@ -30,6 +30,7 @@ from ovlabel.engine.config import ClipConfig
 from ovlabel.engine.errors import ConfigError, ModelWeightsError
 from ovlabel.engine.matching.embedder import (OpenClipEmbedder, RegionEmbedder, build_clip_model, build_embedder,
                                               cast_for_cpu, encode_in_chunks, fit_state_dict)
+from ovlabel.engine.matching.ensemble import EnsembleEmbedder, Member, member_errors
 from ovlabel.engine.matching.region_encoders import (ALPHA_KEY, ALPHA_MODE, MASK_INPUT_MODES, MASK_PROMPT_KEY,
                                                      MASK_PROMPT_MODE, alpha_forward, alpha_input, attach_alpha,
                                                      attach_mask_prompt, check_vit, mask_input_refusal,
@@ -205,7 +206,19 @@ class OpenClipMaskInputEmbedder(OpenClipEmbedder):
 def build_region_embedder(cfg: ClipConfig, crop_mode: str, device: str = "cpu") -> RegionEmbedder:
     """The embedder ``matching.crop_mode`` needs: for alpha and mask_prompt the configured open_clip model with
     the region encoder attached and its weights loaded (:class:`OpenClipMaskInputEmbedder`), else
-    :func:`~.embedder.build_embedder`'s."""
+    :func:`~.embedder.build_embedder`'s; with ``clip.ensemble`` an :class:`~.ensemble.EnsembleEmbedder` of that
+    model and each member's, built the same way in the member's crop mode."""
+    if not cfg.ensemble:
+        return _build_one(cfg, crop_mode, device)
+    members = [Member(_build_one(cfg.without_ensemble(), crop_mode, device), crop_mode, cfg.primary_weight)]
+    for index, member in enumerate(cfg.ensemble):
+        with member_errors(index, member.crop_mode):
+            members.append(Member(_build_one(cfg.member(index), member.crop_mode, device), member.crop_mode,
+                                  member.weight))
+    return EnsembleEmbedder(members)
+
+
+def _build_one(cfg: ClipConfig, crop_mode: str, device: str) -> RegionEmbedder:
     if crop_mode not in MASK_INPUT_MODES:
         return build_embedder(cfg, device)
     check_mask_input(cfg, crop_mode)

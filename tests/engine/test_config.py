@@ -215,3 +215,31 @@ def test_a_config_by_its_shipped_name(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     assert load_run_config("demo") == load_run_config(config_path("demo.yaml"))
     assert load_run_config("tiny.yaml", ["masks.device=cpu"]) == load_run_config(config_path("tiny.yaml"))
+
+
+def test_an_ensemble_member_takes_its_own_weights_and_clips_encoding_settings() -> None:
+    member = "clip.ensemble=[{crop_mode: masked, weight: 0.3, checkpoint: /w/masked.safetensors}]"
+    cfg = load_config(None, [member, "clip.region_checkpoint=/w/alpha.pth", "clip.flip_average=true",
+                             "matching.crop_mode=alpha"])
+    assert cfg.clip.primary_weight == pytest.approx(0.7)
+    one = cfg.clip.member(0)
+    assert (one.model, one.pretrained, one.checkpoint, one.region_checkpoint, one.flip_average, one.ensemble) == (
+        "ViT-B-16", None, "/w/masked.safetensors", None, True, ())
+    assert one.templates == cfg.clip.templates and one.crops_per_batch == cfg.clip.crops_per_batch
+    other = load_config(None, ["clip.ensemble=[{crop_mode: box, weight: 0.5, model: RN50, pretrained: yfcc15m, "
+                               "flip_average: false}]", "clip.flip_average=true"]).clip.member(0)
+    assert (other.model, other.pretrained, other.flip_average) == ("RN50", "yfcc15m", False)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["clip.ensemble=[{crop_mode: masked, weight: 0.6}, {crop_mode: box, weight: 0.4}]"],
+     r"clip\.ensemble.*weights sum to 1; they must leave the first model a share"),
+    (["clip.ensemble=[{crop_mode: masked, weight: 1.5}]"], r"clip\.ensemble\.0\.weight"),
+    (["clip.ensemble=[{crop_mode: dense, weight: 0.5}]"], r"clip\.ensemble\.0\.crop_mode"),
+    (["clip.ensemble=[{crop_mode: masked, weight: 0.5}]", "matching.crop_mode=dense"],
+     r"clip\.ensemble.*crop_mode=dense cannot be ensembled"),
+    (["clip.ensemble=[{crop_mode: masked, weight: 0.5, templates: ['a {}']}]"], r"clip\.ensemble\.0\.templates"),
+])
+def test_a_bad_ensemble_is_refused_naming_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)

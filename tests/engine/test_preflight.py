@@ -99,7 +99,7 @@ def test_a_wrong_sam_checkpoint_hash_or_model_type_fails_before_the_run(tmp_path
 
 
 def test_dense_mode_needs_a_vit_image_tower() -> None:
-    dense = ["matching.crop_mode=dense", "clip.checkpoint=random", "clip.checkpoint_sha256=null"]
+    dense = ["matching.crop_mode=dense", "clip.checkpoint=random", "clip.checkpoint_sha256=null", "clip.ensemble=[]"]
     preflight(load_run_config(config_path("demo.yaml"), dense))  # the demo CLIP is a ViT
     cfg = load_run_config(config_path("demo.yaml"), [*dense, "clip.model=RN50"])
     with pytest.raises(ConfigError, match="crop_mode=dense needs a ViT image tower; open_clip model 'RN50' has a ResNet"):
@@ -251,3 +251,12 @@ def test_region_encoder_settings_fail_before_the_run(tmp_path: Path) -> None:
                                                              "clip.pretrained=openai", "clip.checkpoint=null"]))
     preflight(load_run_config(config_path("demo.yaml"), ["matching.crop_mode=mask_prompt", "clip.checkpoint=random",
                                                          "clip.checkpoint_sha256=null"]))
+
+
+def test_an_ensemble_members_missing_checkpoint_fails_before_the_run_naming_the_member(tmp_path: Path) -> None:
+    member = f"clip.ensemble=[{{crop_mode: masked, weight: 0.5, checkpoint: {tmp_path / 'masked.safetensors'}}}]"
+    with pytest.raises(ModelWeightsError, match=r"^clip\.ensemble\[0\] \(crop_mode masked\): .*masked\.safetensors"):
+        preflight(load_run_config(config_path("demo.yaml"), [member]))
+    region = "clip.ensemble=[{crop_mode: masked, weight: 0.5, checkpoint: random, region_checkpoint: /w/a.pth}]"
+    with pytest.raises(ConfigError, match=r"^clip\.ensemble\[0\] .*region_checkpoint is only read"):
+        preflight(load_run_config(config_path("demo.yaml"), [region]))

@@ -41,6 +41,9 @@ def test_a_registered_generator_describes_itself(grid_generator: GeneratorSpec) 
     (("clip.model=RN50", "clip.pretrained=yfcc15m", "matching.crop_mode=blend"), "RN50:yfcc15m:blend"),
     (("clip.region_checkpoint=/w/clip_l14_grit20m_fultune_2xe.pth", "matching.crop_mode=alpha"),
      "ViT-B-16:openai+clip_l14_grit20m_fultune_2xe.pth:alpha"),
+    (("matching.crop_mode=alpha", "clip.checkpoint=/w/a.safetensors",
+      "clip.ensemble=[{crop_mode: masked, weight: 0.5, checkpoint: /w/m.safetensors}]"),
+     "ViT-B-16:a.safetensors:alpha|ViT-B-16:m.safetensors:masked@0.5"),
 ])
 def test_the_clip_model_names_its_weights_and_crop_mode(overrides: tuple[str, ...], expected: str) -> None:
     assert clip_source(load_config(None, list(overrides))) == expected
@@ -91,6 +94,11 @@ def test_a_checkpoints_hash_is_the_configured_one_else_the_local_files(tmp_path:
     assert checkpoints(remote)["clip"]["sha256"] is None  # never downloaded to be hashed
     region = checkpoints(load_config(None, [f"clip.region_checkpoint={weights}", "matching.crop_mode=alpha"]))["clip"]
     assert region["region_checkpoint"] == str(weights) and region["region_sha256"] == local["sha256"]
+    member = f"clip.ensemble=[{{crop_mode: masked, weight: 0.4, checkpoint: {weights}}}]"
+    both = checkpoints(load_config(None, [member, "matching.crop_mode=alpha", "clip.checkpoint=random"]))["clip"]
+    assert both["random_weights"] and both["ensemble"] == [
+        {"model": "ViT-B-16", "pretrained": None, "checkpoint": str(weights), "sha256": local["sha256"],
+         "random_weights": False, "crop_mode": "masked", "weight": 0.4}]
 
 
 def test_run_metadata_counts_come_from_the_summary() -> None:
