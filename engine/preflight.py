@@ -72,8 +72,9 @@ def check_ensemble(cfg: ClipConfig) -> None:
 
     for index, member in enumerate(cfg.ensemble):
         with member_errors(index, member.crop_mode):
-            check_mask_input(cfg.member(index), member.crop_mode)
-            check_clip(cfg.member(index))
+            member_cfg = cfg.member(index)
+            check_mask_input(member_cfg, member.crop_mode)
+            check_clip(member_cfg)
 
 
 def check_manifest(manifest: str, rows: int = SAMPLE_ROWS) -> list[RawRow]:

@@ -28,8 +28,8 @@ def clip_source(cfg: Config) -> str:
     with ``clip.ensemble`` each member's the same way and its weight, after a ``|`` (``...:alpha|m:w:masked@0.5``)."""
     c = cfg.clip
     first = f"{c.model}:{_weights_name(c)}:{cfg.matching.crop_mode}"
-    return "|".join([first] + [f"{c.member(i).model}:{_weights_name(c.member(i))}:{m.crop_mode}@{m.weight:g}"
-                               for i, m in enumerate(c.ensemble)])
+    members = [(c.member(i), m) for i, m in enumerate(c.ensemble)]
+    return "|".join([first] + [f"{mc.model}:{_weights_name(mc)}:{m.crop_mode}@{m.weight:g}" for mc, m in members])
 
 
 def _weights_name(c: ClipConfig) -> str:

@@ -42,7 +42,7 @@ def combine(rows: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
 class EnsembleEmbedder:
     """A :class:`~.embedder.RegionEmbedder` over several members (:class:`Member`, the first the config's own
     ``clip`` model, whose ``crop_size`` and ``logit_scale`` it reports). The matcher embeds regions member by
-    member (:func:`members_of`) and joins them with :meth:`join`; labels are joined here."""
+    member (:func:`members_of`) and joins them with :func:`combine`; labels are joined here (:meth:`join`)."""
 
     def __init__(self, members: Sequence[Member]) -> None:
         if len(members) < 2:
