@@ -183,6 +183,10 @@ class MatchingConfig(Section):
         "crop the encoder sees with the mask as alpha (clipped to the image); None: the whole image")
     similarity_threshold: Cosine = 0.2
     probability_threshold: Fraction = 0.3
+    count_fill_threshold: Optional[float] = Field(
+        None, ge=0, le=1, description="caption objects that got fewer masks than the captions say ('two trees': 2, "
+        "'a dog': 1; not an uncounted plural) take their next most probable masks down to this probability, same "
+        "other rules (background, overlaps); None: every mask needs probability_threshold")
     background_labels: tuple[NonEmptyStr, ...] = ("background", "other", "thing", "stuff")
     min_mask_area_fraction: Fraction = 0.001
     min_part_area_fraction: Optional[float] = Field(
@@ -207,6 +211,11 @@ class MatchingConfig(Section):
         "configs folder); None: configs/vocab/parts.yaml. The caption parser always uses parts.yaml")
     scene_threshold: Fraction = 0.3
     instance_nms_iou: float = Field(0.5, gt=0, le=1, description="masks of one plural noun overlap at most this much")
+    object_swap_margin: Optional[float] = Field(
+        None, ge=0, le=1, description="objects: after the greedy best-first pass, a noun's mask left out because "
+        "one mask labelled with another noun overlaps it (a mask holding the fridge and the man, labelled fridge) "
+        "takes that one's place when the other noun has another mask that fits beside it, at most this much less "
+        "probable (one match more); None: greedy only")
     level_overlap: Optional[float] = Field(
         None, gt=0, le=1, description="two masks labelled at one level (objects; parts) share at most this "
         "fraction of the smaller one; None: no limit")

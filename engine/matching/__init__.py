@@ -30,12 +30,12 @@ from ovlabel.engine.matching.ensemble import EnsembleEmbedder
 from ovlabel.engine.matching.matcher import RegionMatcher, label_image
 from ovlabel.engine.matching.parts import Lexicon, grow_objects
 from ovlabel.engine.matching.region_models import OpenClipMaskInputEmbedder, build_region_embedder
-from ovlabel.engine.matching.slots import (Candidate, NounRef, Slot, assign, demand_of, eligible, merge_columns,
+from ovlabel.engine.matching.slots import (Candidate, NounRef, Overlaps, Slot, assign, demand_of, eligible, merge_columns,
                                            merged_slot, nouns_at_level, part_nouns, synonym_groups)
 
 __all__ = ["CROP_MODES", "Candidate", "EnsembleEmbedder", "ImageContext", "ImageInput", "Lexicon", "NounRef", "OpenClipEmbedder", "build_embedder",
            "OpenClipMaskInputEmbedder", "build_region_embedder",
-           "RegionEmbedder", "RegionMatcher", "Slot", "assign", "build_clip_model", "candidate_masks",
+           "Overlaps", "RegionEmbedder", "RegionMatcher", "Slot", "assign", "build_clip_model", "candidate_masks",
            "containment", "crop_image", "crop_region", "demand_of", "dilate", "eligible", "fraction_inside",
            "grow_objects", "label_image", "large_enough", "mask_box", "merge_columns", "merged_slot",
            "nouns_at_level", "part_nouns", "synonym_groups", "widened_box"]

@@ -12,6 +12,11 @@ object label. With ``merge_similarity``, nouns whose label embeddings are that c
 probabilities are summed, and one slot takes the most demanding mention's label and demand. With
 ``level_overlap``, a mask sharing more than that fraction of the smaller mask with one already
 labelled at its level is skipped (visible objects do not overlap; the same holds for parts).
+With ``object_swap_margin``, a mask the greedy pass left out because one labelled mask of
+another noun overlaps it (the fridge's mask holding the man) takes that one's place when the other
+noun has another mask that fits, at most that margin less probable (:func:`~ovlabel.engine.matching.slots.assign`).
+With ``count_fill_threshold``, a counted noun that got fewer masks than its count then takes its
+next most probable masks down to that probability (the captions say how many there are).
 With ``object_vocabulary``, the masks still free are then scored against the vocabulary words no
 caption noun covers (within ``merge_similarity``), the image's object nouns and background; a
 vocabulary word takes every mask where it is eligible at ``vocabulary_threshold`` (source
@@ -19,12 +24,13 @@ vocabulary word takes every mask where it is eligible at ``vocabulary_threshold`
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Optional, Sequence
 
 import numpy as np
 
 from ovlabel.engine.matching.context import ImageContext, large_enough
-from ovlabel.engine.matching.slots import (Rules, Slot, candidates_from, eligible, merge_columns, merged_slot,
+from ovlabel.engine.matching.slots import (Candidate, Rules, Slot, candidates_from, eligible, merge_columns, merged_slot,
                                            nouns_at_level, synonym_groups, to_match)
 from ovlabel.engine.records import Match
 
@@ -45,9 +51,27 @@ def match_objects(ctx: ImageContext, rules: Rules, captionless_words: Sequence[s
     sims, probs = merge_columns(*rules.scores(ctx, rows, labels), groups, len(labels))
     ok = eligible(sims, probs, len(slots), cfg.probability_threshold, cfg.similarity_threshold)
     taken: set[int] = set()
-    chosen = rules.place(ctx, candidates_from(sims, probs, ok, rows, range(len(slots))), slots, taken)
+    chosen = rules.place(ctx, candidates_from(sims, probs, ok, rows, range(len(slots))), slots, taken,
+                         swap=cfg.object_swap_margin)
+    if cfg.count_fill_threshold is not None:
+        filled = fill_counts(ctx, rules, (sims, probs), rows, slots, chosen, taken)
+        chosen = sorted([*chosen, *filled], key=lambda c: (c.slot,) + c.rank())
     found = [to_match(c, slots[c.slot]) for c in chosen]
     return found + vocabulary_objects(ctx, rules, labels, rows, taken)
+
+
+def fill_counts(ctx: ImageContext, rules: Rules, scores: tuple[np.ndarray, np.ndarray], rows: Sequence[int],
+                slots: Sequence[Slot], chosen: Sequence[Candidate], taken: set[int]) -> list[Candidate]:
+    """What counted slots ('two trees', 'a dog') still lack after ``chosen``, from their candidates at
+    ``count_fill_threshold`` (the other rules unchanged); ``taken`` is updated."""
+    got = Counter(c.slot for c in chosen)
+    short = [i if s.demand is not None and got[i] < s.demand else None for i, s in enumerate(slots)]
+    if all(i is None for i in short):
+        return []
+    sims, probs = scores
+    ok = eligible(sims, probs, len(slots), rules.cfg.count_fill_threshold or 0.0, rules.cfg.similarity_threshold)
+    return rules.place(ctx, candidates_from(sims, probs, ok, rows, short), slots, taken, prior=chosen,
+                       swap=rules.cfg.object_swap_margin)
 
 
 def vocabulary_objects(ctx: ImageContext, rules: Rules, named: Sequence[str], rows: Sequence[int], taken: set[int],
@@ -65,7 +89,7 @@ def vocabulary_objects(ctx: ImageContext, rules: Rules, named: Sequence[str], ro
     ok = eligible(sims, probs, len(labels), cfg.vocabulary_threshold, cfg.similarity_threshold)
     slots = [Slot(w, "object", None, "vocabulary") for w in words]
     ids = list(range(len(words))) + [None] * len(named)
-    chosen = rules.place(ctx, candidates_from(sims, probs, ok, free, ids), slots, taken)
+    chosen = rules.place(ctx, candidates_from(sims, probs, ok, free, ids), slots, taken, swap=cfg.object_swap_margin)
     return [to_match(c, slots[c.slot]) for c in chosen]
 
 

@@ -163,32 +163,91 @@ def candidates_from(sims: np.ndarray, probs: np.ndarray, ok: np.ndarray, rows: S
             for r, c in zip(*np.nonzero(ok)) if (slot := slots[c]) is not None]
 
 
-def assign(candidates: Iterable[Candidate], slots: Sequence[Slot], taken: set[int],
-           overlap: Callable[[int, int], float], nms_iou: float,
-           shared: Optional[Callable[[int, int], float]] = None, max_shared: Optional[float] = None
-           ) -> list[Candidate]:
+@dataclass(frozen=True)
+class Overlaps:
+    """The overlap rules of one level: ``overlap(i, j)`` (mask IoU) at most ``nms_iou`` between the masks of
+    one slot; with ``max_shared``, ``shared(i, j)`` (intersection over the smaller mask) at most that between
+    any two masks labelled at the level."""
+
+    overlap: Callable[[int, int], float]
+    nms_iou: float
+    shared: Optional[Callable[[int, int], float]] = None
+    max_shared: Optional[float] = None
+
+    def clash(self, a: int, b: int) -> bool:
+        """Masks ``a`` and ``b`` may not both be labelled at this level (one is the other, or they share too much)."""
+        return a == b or (self.shared is not None and self.max_shared is not None
+                          and self.shared(a, b) > self.max_shared)
+
+
+class _Assignment:
+    """The kept candidates of one :func:`assign` call, over masks ``fixed`` that earlier rounds labelled."""
+
+    def __init__(self, slots: Sequence[Slot], rules: Overlaps, fixed: set[int], prior: Sequence[Candidate]) -> None:
+        self.slots, self.rules, self.fixed = slots, rules, fixed
+        self.kept: list[Candidate] = []
+        self.prior: dict[int, list[int]] = {}
+        for cand in prior:
+            self.prior.setdefault(cand.slot, []).append(cand.mask)
+
+    def _slot_masks(self, slot: int) -> list[int]:
+        return [*self.prior.get(slot, ()), *(c.mask for c in self.kept if c.slot == slot)]
+
+    def blockers(self, cand: Candidate) -> Optional[list[Candidate]]:
+        """The kept candidates of other slots ``cand`` clashes with ([]: it fits), or None when nothing this
+        call kept can make room for it (its slot is full, its mask is fixed or clashes with one, NMS)."""
+        mine = self._slot_masks(cand.slot)
+        demand = self.slots[cand.slot].demand
+        if (demand is not None and len(mine) >= demand) or any(self.rules.clash(cand.mask, m) for m in self.fixed):
+            return None
+        if any(self.rules.overlap(cand.mask, m) > self.rules.nms_iou for m in mine):
+            return None
+        return [k for k in self.kept if self.rules.clash(cand.mask, k.mask)]
+
+    def try_swap(self, cand: Candidate, pool: Sequence[Candidate], margin: float) -> bool:
+        """Keep ``cand`` in place of the one kept candidate blocking it when that one's slot has another mask that
+        fits beside ``cand`` and scores at most ``margin`` below it (the best such, from ``pool``, best first): one
+        match more. False: nothing changed."""
+        found = self.blockers(cand)
+        if not found or len(found) != 1:
+            return False
+        (old,) = found
+        self.kept.remove(old)
+        self.kept.append(cand)
+        for alt in pool:
+            if alt.score < old.score - margin:
+                break  # pool is best first
+            if alt.slot == old.slot and alt != old and alt not in self.kept and self.blockers(alt) == []:
+                self.kept.append(alt)
+                return True
+        self.kept.remove(cand)
+        self.kept.append(old)
+        return False
+
+
+def assign(candidates: Iterable[Candidate], slots: Sequence[Slot], taken: set[int], rules: Overlaps,
+           prior: Sequence[Candidate] = (), swap: Optional[float] = None) -> list[Candidate]:
     """Greedy best-first assignment; ``taken`` (masks already labelled at this level) is updated.
 
     A candidate is kept when its mask is free, its slot still wants masks, its mask overlaps
-    none of the slot's kept masks by more than ``nms_iou``, and (with ``max_shared``) it shares
-    at most ``max_shared`` with every mask in ``taken`` (``shared(i, j)``: intersection over the
-    smaller mask). Returned in slot order, best first.
+    none of the slot's kept masks by more than ``rules.nms_iou``, and (with ``rules.max_shared``) it
+    shares at most that with every mask in ``taken``. ``prior``: candidates an earlier round kept
+    (counted against their slots' demand and NMS; not returned again). With a ``swap`` margin, each
+    candidate left out because one kept candidate of another slot blocks it (a mask with the fridge and
+    the man in it, labelled fridge) then takes its place when that slot has another mask that fits
+    beside it, at most ``swap`` less probable (:meth:`_Assignment.try_swap`), in rank order. Returned
+    in slot order, best first.
     """
-    kept: dict[int, list[int]] = {}
-    chosen: list[Candidate] = []
-    for cand in sorted(candidates, key=Candidate.rank):
-        mine = kept.setdefault(cand.slot, [])
-        demand = slots[cand.slot].demand
-        if cand.mask in taken or (demand is not None and len(mine) >= demand):
-            continue
-        if any(overlap(cand.mask, m) > nms_iou for m in mine):
-            continue
-        if shared is not None and max_shared is not None and any(shared(cand.mask, m) > max_shared for m in taken):
-            continue
-        mine.append(cand.mask)
-        taken.add(cand.mask)
-        chosen.append(cand)
-    return sorted(chosen, key=lambda c: (c.slot,) + c.rank())
+    ranked = sorted(candidates, key=Candidate.rank)
+    state = _Assignment(slots, rules, set(taken), prior)
+    for cand in ranked:
+        if state.blockers(cand) == []:
+            state.kept.append(cand)
+    if swap is not None:
+        for cand in [c for c in ranked if c not in state.kept]:
+            state.try_swap(cand, ranked, swap)
+    taken.update(c.mask for c in state.kept)
+    return sorted(state.kept, key=lambda c: (c.slot,) + c.rank())
 
 
 def synonym_groups(text: np.ndarray, threshold: Optional[float]) -> list[list[int]]:
@@ -252,7 +311,9 @@ class Rules:
         text = ctx.label_matrix(list(labels) + list(self.cfg.background_labels))
         return label_scores(ctx.regions[list(rows)], text, self.logit_scale)
 
-    def place(self, ctx: ImageContext, cands: list[Candidate], slots: Sequence[Slot], taken: set[int]
-              ) -> list[Candidate]:
-        """:func:`assign` with the level's NMS and ``level_overlap`` rules; ``taken`` is updated."""
-        return assign(cands, slots, taken, ctx.iou, self.cfg.instance_nms_iou, ctx.shared, self.cfg.level_overlap)
+    def place(self, ctx: ImageContext, cands: list[Candidate], slots: Sequence[Slot], taken: set[int],
+              prior: Sequence[Candidate] = (), swap: Optional[float] = None) -> list[Candidate]:
+        """:func:`assign` with the level's NMS and ``level_overlap`` rules (``swap``: its margin); ``taken`` is
+        updated."""
+        rules = Overlaps(ctx.iou, self.cfg.instance_nms_iou, ctx.shared, self.cfg.level_overlap)
+        return assign(cands, slots, taken, rules, prior, swap)

@@ -1,6 +1,7 @@
 """The object level: caption nouns, counts, thresholds, synonyms, level overlap, vocabulary objects."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ovlabel.engine.matching import ImageInput, RegionMatcher, nouns_at_level
@@ -178,3 +179,55 @@ def test_small_masks_are_not_candidates() -> None:
     found = match_one(emb, image, masks, [parse(noun("dog"))], config(min_mask_area_fraction=0.01))
     assert len(found.masks) == 1 and picked(found) == [0]
 
+
+
+# count fill: a counted noun short of its count takes its next masks down to count_fill_threshold
+FILL = [{"dog": 0.9}, {"dog": 0.5, "background": 0.4}, {"dog": 0.45, "background": 0.4},
+        {"dog": 0.3, "background": 0.4}]  # p(dog) ~ 1.0, 0.73, 0.62; the last loses to background
+
+
+@pytest.mark.parametrize("fill, expected", [(None, [0]), (0.5, [0, 1]), (0.7, [0, 1]), (0.75, [0]), (0.0, [0, 1])])
+def test_count_fill_takes_what_a_counted_noun_lacks_down_to_its_threshold(fill: float | None,
+                                                                           expected: list[int]) -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, B, C, D], FILL)
+    found = match_one(emb, image, masks, [parse(noun("dog", count=2, plural=True))],
+                      config(probability_threshold=0.9, count_fill_threshold=fill))
+    assert picked(found) == expected  # never more than the count, never a mask background wins
+
+
+def test_count_fill_gives_a_singular_noun_its_one_mask_with_its_probability() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [B, C], FILL[1:3])
+    parses = [parse(noun("dog"))]
+    assert match_one(emb, image, masks, parses, config(probability_threshold=0.9)).matches == ()
+    found = match_one(emb, image, masks, parses, config(probability_threshold=0.9, count_fill_threshold=0.5))
+    (m,) = found.matches
+    assert (m.mask_index, m.label, m.source) == (0, "dog", "caption")
+    assert m.score == pytest.approx(np.exp(5) / (np.exp(5) + np.exp(4)), rel=1e-4)
+
+
+def test_count_fill_leaves_uncounted_plurals_alone() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, B, C], FILL[:3])
+    found = match_one(emb, image, masks, [parse(noun("dog", plural=True))],
+                      config(probability_threshold=0.9, count_fill_threshold=0.5))
+    assert picked(found) == [0]
+
+
+def test_count_fill_keeps_the_earlier_masks_nms() -> None:
+    emb = TableEmbedder()
+    image, masks = setup_image(emb, [A, A2, B], [FILL[0], FILL[1], FILL[2]])  # A2 nearly duplicates A
+    found = match_one(emb, image, masks, [parse(noun("dog", count=2, plural=True))],
+                      config(probability_threshold=0.9, count_fill_threshold=0.5))
+    assert picked(found) == [0, 2]
+
+
+@pytest.mark.parametrize("margin, expected", [(None, {"fridge": [0]}), (0.05, {"fridge": [1], "man": [2]})])
+def test_object_swap_frees_a_noun_a_larger_mask_of_another_noun_hid(margin: float | None,
+                                                                     expected: dict[str, list[int]]) -> None:
+    emb = TableEmbedder()  # BIG holds the fridge (IN1) and the man (IN2), and scores a hair above IN1 as fridge
+    image, masks = setup_image(emb, [BIG, IN1, IN2], [{"fridge": 0.9}, {"fridge": 0.85}, {"man": 0.8}])
+    found = match_one(emb, image, masks, [parse(noun("fridge"), noun("man"))],
+                      config(level_overlap=0.3, object_swap_margin=margin))
+    assert {label: picked(found, label=label) for label in ("fridge", "man") if picked(found, label=label)} == expected

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ovlabel.engine.masks.data import MaskBatch
-from ovlabel.engine.matching import (Candidate, ImageContext, ImageInput, NounRef, Slot, assign, demand_of, eligible,
+from ovlabel.engine.matching import (Candidate, ImageContext, ImageInput, NounRef, Overlaps, Slot, assign, demand_of, eligible,
                                      merged_slot, part_nouns, synonym_groups)
 from ovlabel.engine.matching.slots import Rules
 from tests.engine.matching.helpers import config, noun, parse
@@ -44,11 +44,35 @@ def test_assign_is_greedy_best_first_with_demand_nms_and_taken() -> None:
              Candidate(0.95, 0.5, 1, 3), Candidate(0.6, 0.5, 1, 0)]
     iou = {(1, 0): 0.9, (0, 1): 0.9}
     taken: set[int] = {2}
-    chosen = assign(cands, [_slot(None), _slot(1)], taken, lambda i, j: iou.get((i, j), 0.0), 0.5)
+    chosen = assign(cands, [_slot(None), _slot(1)], taken, Overlaps(lambda i, j: iou.get((i, j), 0.0), 0.5))
     # mask 1 overlaps mask 0 (NMS), mask 2 is taken, slot 1 wants one mask
     assert [(c.slot, c.mask) for c in chosen] == [(0, 0), (1, 3)] and taken == {0, 2, 3}
-    apart = assign(cands[:2], [_slot(None)], set(), lambda i, j: 0.0, 0.5, lambda i, j: 1.0, 0.5)
+    apart = assign(cands[:2], [_slot(None)], set(), Overlaps(lambda i, j: 0.0, 0.5, lambda i, j: 1.0, 0.5))
     assert [c.mask for c in apart] == [0]  # mask 1 shares too much with mask 0, labelled first
+
+
+# swap: masks 0 (the fridge and the man), 1 (the fridge alone), 2 (the man); 0 holds 1 and 2
+_HOLDS = {(0, 1), (1, 0), (0, 2), (2, 0)}
+_SWAP_RULES = Overlaps(lambda i, j: 0.0, 0.5, lambda i, j: 1.0 if (i, j) in _HOLDS else 0.0, 0.3)
+
+
+@pytest.mark.parametrize("swap, expected", [(None, [(0, 0)]), (0.05, [(0, 1), (1, 2)]), (0.005, [(0, 0)])])
+def test_swap_gives_a_blocked_noun_its_mask_when_the_blocker_has_another(swap: float | None,
+                                                                        expected: list[tuple[int, int]]) -> None:
+    cands = [Candidate(0.99, 0.5, 0, 0), Candidate(0.98, 0.5, 0, 1), Candidate(0.9, 0.5, 1, 2)]
+    taken: set[int] = set()
+    chosen = assign(cands, [_slot(1), _slot(1)], taken, _SWAP_RULES, swap=swap)
+    assert [(c.slot, c.mask) for c in chosen] == expected and taken == {m for _, m in expected}
+
+
+def test_swap_leaves_the_blocker_without_another_mask_and_never_moves_earlier_rounds() -> None:
+    lone = [Candidate(0.99, 0.5, 0, 0), Candidate(0.9, 0.5, 1, 2)]
+    assert [(c.slot, c.mask) for c in assign(lone, [_slot(1), _slot(1)], set(), _SWAP_RULES, swap=0.5)] == [(0, 0)]
+    fixed = assign([Candidate(0.9, 0.5, 1, 2)], [_slot(1), _slot(1)], {0}, _SWAP_RULES, swap=0.5)
+    assert fixed == []  # mask 0 was labelled by an earlier round (taken on entry): not swappable
+    two = [Candidate(0.99, 0.5, 0, 0), Candidate(0.98, 0.5, 0, 1), Candidate(0.9, 0.5, 1, 1), Candidate(0.8, 0.5, 1, 2)]
+    chosen = assign(two, [_slot(1), _slot(1)], set(), _SWAP_RULES, swap=0.5)
+    assert [(c.slot, c.mask) for c in chosen] == [(0, 1), (1, 2)]  # (1, 1) would need mask 1 twice: 2 instead
 
 
 def test_merged_slot_takes_the_most_demanding_mention() -> None:
