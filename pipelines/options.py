@@ -98,6 +98,9 @@ def runner_of(beam_args: Sequence[str]) -> str:
     return runner
 
 
+LOG_LEVEL_ARG = "--default_sdk_harness_log_level"  # Beam's worker processes log at INFO unless told otherwise
+
+
 def _cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -105,8 +108,9 @@ def _cores() -> int:
 
 def deployment(cfg: RunConfig, beam_args: Sequence[str], cores: Optional[int] = None) -> tuple[RunConfig, list[str]]:
     """(config, Beam arguments) of a run: on the DirectRunner (the default), ``beam.local_workers`` worker
-    processes or threads (``beam.local_mode``; unless the arguments choose ``--direct_num_workers`` themselves) and
-    cores / N torch threads for each stage's model that names none, so the workers don't oversubscribe the cores."""
+    processes or threads (``beam.local_mode``; unless the arguments choose ``--direct_num_workers`` themselves; the
+    processes log warnings only, unless the arguments set ``--default_sdk_harness_log_level``) and cores / N torch
+    threads for each stage's model that names none, so the workers don't oversubscribe the cores."""
     args = list(beam_args) or ["--runner=DirectRunner"]
     if runner_of(args) not in DIRECT_RUNNERS:
         return cfg, args
@@ -115,6 +119,8 @@ def deployment(cfg: RunConfig, beam_args: Sequence[str], cores: Optional[int] = 
         if workers > 1:
             mode = "multi_processing" if cfg.beam.local_mode == "processes" else "multi_threading"
             args += [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
+            if mode == "multi_processing" and not any(a.startswith(LOG_LEVEL_ARG) for a in args):
+                args.append(f"{LOG_LEVEL_ARG}=WARNING")  # the worker processes' Beam INFO lines drown the run's
     else:
         workers = 1  # the arguments decide; leave torch's threads alone
     cores = cores or _cores()

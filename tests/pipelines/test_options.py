@@ -69,8 +69,11 @@ def test_deployment_runs_local_workers_as_processes_with_their_share_of_the_core
     cfg = load_run_config(config_path("tiny.yaml"), ["beam.local_workers=2", "beam.masks.torch_threads=3",
                                                      "beam.local_mode=processes"])
     got, args = deployment(cfg, [], cores=8)
-    assert args == ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    assert args == ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing",
+                    "--default_sdk_harness_log_level=WARNING"]  # the workers' Beam INFO lines would drown the run's
     assert (got.beam.masks.torch_threads, got.beam.matching.torch_threads) == (3, 4)  # a configured count wins
+    _, chatty = deployment(cfg, ["--runner=DirectRunner", "--default_sdk_harness_log_level=DEBUG"], cores=8)
+    assert chatty[-1] == "--direct_running_mode=multi_processing" and "--default_sdk_harness_log_level=DEBUG" in chatty
     one, args = deployment(load_run_config(config_path("tiny.yaml")), ["--runner=DirectRunner"], cores=8)
     assert args == ["--runner=DirectRunner"] and one.beam.matching.torch_threads == 8
 
