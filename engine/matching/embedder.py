@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -132,8 +133,11 @@ def build_clip_model(cfg: ClipConfig, device: str = "cpu",
     seed = random_weights_seed(cfg.checkpoint)
     torch.manual_seed(seed or 0)
     sha: Optional[str] = None
-    if seed is not None or cfg.checkpoint is not None:
+    if seed is not None:
         model = open_clip.create_model(cfg.model, pretrained=None)
+    elif cfg.checkpoint is not None:
+        with _without_random_init_warning():  # the checkpoint loads below; open_clip cannot know
+            model = open_clip.create_model(cfg.model, pretrained=None)
     else:  # check_clip_model made sure there is a pretrained tag
         model = _create_pretrained(cfg)
     if patch is not None:
@@ -144,6 +148,25 @@ def build_clip_model(cfg: ClipConfig, device: str = "cpu",
         fit_state_dict(model, patch.convert(state, path) if patch else state, f"checkpoint {str(path)!r}",
                        f"open_clip model {cfg.model!r}", patch.optional if patch else ())
     return model.to(device).eval(), open_clip.get_tokenizer(cfg.model), sha
+
+
+class _RandomInitWarning(logging.Filter):
+    """Drops open_clip's 'No pretrained weights loaded ... Model initialized randomly.' warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
+@contextmanager
+def _without_random_init_warning() -> Iterator[None]:
+    """While building a model whose checkpoint ovlabel loads next: open_clip's root-logger warning that it has
+    random weights is false there, and every worker would print it."""
+    quiet = _RandomInitWarning()
+    logging.getLogger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 def fit_state_dict(module: Any, state: dict[str, Any], what: str, into: str, optional: Sequence[str] = ()) -> None:

@@ -2,6 +2,8 @@
 normalisation and prompt ensembles (shared with scripts/train_demo_clip.py), checkpoint key prefixes."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,23 @@ def test_bf16_precision_on_a_cpu_runs_bf16_weights(tiny_clip: clip_module.OpenCl
     assert float((fast * exact).sum(axis=1).min()) > 0.98
     labels = bf16.embed_labels(["dog", "cat"])
     assert float((labels * tiny_clip.embed_labels(["dog", "cat"])).sum(axis=1).min()) > 0.98
+
+
+def test_a_checkpointed_model_is_not_announced_as_random(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import torch
+
+    from ovlabel.engine.matching import build_clip_model
+
+    random_model, _, _ = build_clip_model(ClipConfig(model="ovlabel-tiny-clip", pretrained=None, checkpoint="random"))
+    path = tmp_path / "tiny.pt"
+    torch.save(random_model.state_dict(), path)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        build_clip_model(ClipConfig(model="ovlabel-tiny-clip", pretrained=None, checkpoint=str(path)))
+    assert not [r for r in caplog.records if "initialized randomly" in r.getMessage()]
+    with caplog.at_level(logging.WARNING):  # random weights are what open_clip says: its warning stays
+        build_clip_model(ClipConfig(model="ovlabel-tiny-clip", pretrained=None, checkpoint="random"))
+    assert [r for r in caplog.records if "initialized randomly" in r.getMessage()]
+    assert logging.getLogger().filters == []
