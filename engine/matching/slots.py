@@ -186,21 +186,33 @@ class _Assignment:
     def __init__(self, slots: Sequence[Slot], rules: Overlaps, fixed: set[int], prior: Sequence[Candidate]) -> None:
         self.slots, self.rules, self.fixed = slots, rules, fixed
         self.kept: list[Candidate] = []
-        self.prior: dict[int, list[int]] = {}
+        self._by_slot: dict[int, list[int]] = {}  # each slot's masks: the prior round's, then this call's
         for cand in prior:
-            self.prior.setdefault(cand.slot, []).append(cand.mask)
+            self._by_slot.setdefault(cand.slot, []).append(cand.mask)
 
-    def _slot_masks(self, slot: int) -> list[int]:
-        return [*self.prior.get(slot, ()), *(c.mask for c in self.kept if c.slot == slot)]
+    def add(self, cand: Candidate) -> None:
+        self.kept.append(cand)
+        self._by_slot.setdefault(cand.slot, []).append(cand.mask)
+
+    def remove(self, cand: Candidate) -> None:
+        self.kept.remove(cand)
+        self._by_slot[cand.slot].remove(cand.mask)
+
+    def _room(self, cand: Candidate) -> bool:
+        """Its slot wants more, its mask clashes with no fixed one, and it passes NMS with its slot's masks."""
+        mine = self._by_slot.get(cand.slot, [])
+        demand = self.slots[cand.slot].demand
+        if (demand is not None and len(mine) >= demand) or any(self.rules.clash(cand.mask, m) for m in self.fixed):
+            return False
+        return not any(self.rules.overlap(cand.mask, m) > self.rules.nms_iou for m in mine)
+
+    def fits(self, cand: Candidate) -> bool:
+        return self._room(cand) and not any(self.rules.clash(cand.mask, k.mask) for k in self.kept)
 
     def blockers(self, cand: Candidate) -> Optional[list[Candidate]]:
         """The kept candidates of other slots ``cand`` clashes with ([]: it fits), or None when nothing this
         call kept can make room for it (its slot is full, its mask is fixed or clashes with one, NMS)."""
-        mine = self._slot_masks(cand.slot)
-        demand = self.slots[cand.slot].demand
-        if (demand is not None and len(mine) >= demand) or any(self.rules.clash(cand.mask, m) for m in self.fixed):
-            return None
-        if any(self.rules.overlap(cand.mask, m) > self.rules.nms_iou for m in mine):
+        if not self._room(cand):
             return None
         return [k for k in self.kept if self.rules.clash(cand.mask, k.mask)]
 
@@ -212,16 +224,16 @@ class _Assignment:
         if not found or len(found) != 1:
             return False
         (old,) = found
-        self.kept.remove(old)
-        self.kept.append(cand)
-        for alt in pool:
+        self.remove(old)
+        self.add(cand)
+        for alt in pool:  # a kept candidate never fits again (its mask clashes with itself), old clashes with cand
             if alt.score < old.score - margin:
                 break  # pool is best first
-            if alt.slot == old.slot and alt != old and alt not in self.kept and self.blockers(alt) == []:
-                self.kept.append(alt)
+            if alt.slot == old.slot and self.fits(alt):
+                self.add(alt)
                 return True
-        self.kept.remove(cand)
-        self.kept.append(old)
+        self.remove(cand)
+        self.add(old)
         return False
 
 
@@ -240,11 +252,14 @@ def assign(candidates: Iterable[Candidate], slots: Sequence[Slot], taken: set[in
     """
     ranked = sorted(candidates, key=Candidate.rank)
     state = _Assignment(slots, rules, set(taken), prior)
+    left_out: list[Candidate] = []
     for cand in ranked:
-        if state.blockers(cand) == []:
-            state.kept.append(cand)
+        if state.fits(cand):
+            state.add(cand)
+        else:
+            left_out.append(cand)
     if swap is not None:
-        for cand in [c for c in ranked if c not in state.kept]:
+        for cand in left_out:
             state.try_swap(cand, ranked, swap)
     taken.update(c.mask for c in state.kept)
     return sorted(state.kept, key=lambda c: (c.slot,) + c.rank())
