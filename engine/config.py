@@ -120,6 +120,9 @@ class ClipConfig(Section):
         "batch; the batch's last call is padded); None: 4 on a CPU (a ViT-B/16 crop costs the same alone as in 4, "
         "more per crop in 8 or 16), 64 on CUDA")
     precision: Precision = Field("auto", description="bf16 autocast on CUDA ('auto'), everywhere ('bf16'), or fp32")
+    cpu_kernels: Literal["onednn", "torch"] = Field(
+        "onednn", description="on a CPU: the image tower's linear layers packed for oneDNN (faster; with bf16 only "
+        "the matmuls in bf16), or torch's own kernels (with bf16 the whole model cast to bf16)")
     dense_resolution: Optional[int] = Field(
         None, ge=16, le=4096, description="matching.crop_mode=dense: the long side (pixels) an image is run at, "
         "the short side padded to whole patches; None: 2x the model's input size (448 for ViT-B-16)")

@@ -169,13 +169,9 @@ def resized_pos_embed(pos: torch.Tensor, native: tuple[int, int], grid: tuple[in
 def value_path(block: Any, x: torch.Tensor) -> torch.Tensor:
     """MaskCLIP's last block on (B, L, C) tokens: ``y = x + ls_1(out_proj(v))`` with v the value projection of
     ``ln_1(x)`` (no query-key attention), then ``y + ls_2(mlp(ln_2(y)))``."""
-    import torch
+    from ovlabel.engine.packed import value_projection
 
-    attn = block.attn
-    width = x.shape[-1]
-    w_v = attn.in_proj_weight[2 * width:] if attn.in_proj_weight is not None else attn.v_proj_weight
-    b_v = attn.in_proj_bias[2 * width:] if attn.in_proj_bias is not None else None
-    y = x + block.ls_1(attn.out_proj(torch.nn.functional.linear(block.ln_1(x), w_v, b_v)))
+    y = x + block.ls_1(block.attn.out_proj(value_projection(block.attn, block.ln_1(x))))
     return y + block.ls_2(block.mlp(block.ln_2(y)))
 
 

@@ -124,11 +124,16 @@ def test_embed_masks_pools_the_image_grid(tiny_clip: clip_module.OpenClipEmbedde
     assert tiny_clip.embed_masks(image, MaskBatch.empty((64, 128))).shape == (0, 128)
 
 
-def test_dense_mode_runs_bf16_weights_on_a_cpu(tiny_clip: clip_module.OpenClipEmbedder) -> None:
-    """bf16 weights with a resized positional embedding (the canvas is not the model's 64 px): the CPU has no
-    bf16 antialiased bicubic, so the resize runs in float32; the regions agree with fp32's."""
-    bf16 = clip_module.build_embedder(tiny_clip.cfg.model_copy(update={"precision": "bf16"}), "cpu")
-    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+@pytest.mark.parametrize("kernels", ["torch", "onednn"])
+def test_dense_mode_runs_bf16_on_a_cpu(tiny_clip: clip_module.OpenClipEmbedder, kernels: str) -> None:
+    """bf16 weights (torch kernels) with a resized positional embedding (the canvas is not the model's 64 px): the
+    CPU has no bf16 antialiased bicubic, so the resize runs in float32; or bf16 matmuls (oneDNN, the last block's
+    value path through the packed in-projection); the regions agree with fp32's."""
+    bf16 = clip_module.build_embedder(tiny_clip.cfg.model_copy(update={"precision": "bf16", "cpu_kernels": kernels}),
+                                      "cpu")
+    weights = torch.bfloat16 if kernels == "torch" else torch.float32
+    assert next(bf16.model.parameters()).dtype == weights
+    assert bf16.describe()["precision"] == ("bf16-weights" if kernels == "torch" else "bf16-matmuls")
     image = noise_image(4, (64, 128))
     masks = _masks((32, 0, 48, 16), (0, 0, 128, 64), (40, 10, 90, 50), size=(64, 128))
     fast, exact = bf16.embed_masks(image, masks), tiny_clip.embed_masks(image, masks)

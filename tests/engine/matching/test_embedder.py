@@ -127,7 +127,8 @@ def test_bf16_precision_on_a_cpu_runs_bf16_weights(tiny_clip: clip_module.OpenCl
     import torch
 
     crops = np.stack([noise_image(k, (64, 64)) for k in range(3)])
-    bf16 = clip_module.build_embedder(tiny_clip.cfg.model_copy(update={"precision": "bf16"}), "cpu")
+    bf16 = clip_module.build_embedder(tiny_clip.cfg.model_copy(update={"precision": "bf16", "cpu_kernels": "torch"}),
+                                      "cpu")
     assert next(bf16.model.parameters()).dtype == torch.bfloat16 and not tiny_clip.bf16
     assert (bf16.describe()["precision"], tiny_clip.describe()["precision"]) == ("bf16-weights", "fp32")
     fast, exact = bf16.embed_crops(crops), tiny_clip.embed_crops(crops)
@@ -135,6 +136,33 @@ def test_bf16_precision_on_a_cpu_runs_bf16_weights(tiny_clip: clip_module.OpenCl
     assert float((fast * exact).sum(axis=1).min()) > 0.98
     labels = bf16.embed_labels(["dog", "cat"])
     assert float((labels * tiny_clip.embed_labels(["dog", "cat"])).sum(axis=1).min()) > 0.98
+
+
+def test_bf16_precision_with_onednn_runs_bf16_matmuls_closer_to_fp32(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    import torch
+
+    from ovlabel.engine.packed import PackedAttention, packed_dtype
+
+    crops = np.stack([noise_image(k, (64, 64)) for k in range(6)])
+    cfg = tiny_clip.cfg.model_copy(update={"precision": "bf16"})
+    matmuls = clip_module.build_embedder(cfg, "cpu")
+    weights = clip_module.build_embedder(cfg.model_copy(update={"cpu_kernels": "torch"}), "cpu")
+    assert matmuls.describe()["precision"] == "bf16-matmuls" and packed_dtype(matmuls.model.visual) == torch.bfloat16
+    assert all(isinstance(b.attn, PackedAttention) for b in matmuls.model.visual.transformer.resblocks)
+    assert next(matmuls.model.parameters()).dtype == torch.float32  # norms, embeddings, the text tower: fp32
+    exact = tiny_clip.embed_crops(crops)
+    near, far = [1.0 - float((e.embed_crops(crops) * exact).sum(axis=1).min()) for e in (matmuls, weights)]
+    assert 0.0 < near < far / 3
+    np.testing.assert_array_equal(matmuls.embed_labels(["dog"]), tiny_clip.embed_labels(["dog"]))  # text: fp32
+
+
+def test_fp32_on_a_cpu_packs_the_image_tower_and_computes_the_same(tiny_clip: clip_module.OpenClipEmbedder) -> None:
+    from ovlabel.engine.packed import packed_dtype
+
+    crops = np.stack([noise_image(k, (64, 64)) for k in range(5)])
+    plain = clip_module.build_embedder(tiny_clip.cfg.model_copy(update={"cpu_kernels": "torch"}), "cpu")
+    assert packed_dtype(plain.model.visual) is None and packed_dtype(tiny_clip.model.visual) is not None
+    np.testing.assert_allclose(tiny_clip.embed_crops(crops), plain.embed_crops(crops), atol=1e-5)
 
 
 def test_a_checkpointed_model_is_not_announced_as_random(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -273,12 +273,15 @@ def test_results_do_not_depend_on_the_batch(tiny: ClipConfig, mode: str) -> None
     assert embedder.work.rows == 2 * (8 + 6 * 4)  # chunks of 4, flipped: one stream of 6, then 6 of 1
 
 
+@pytest.mark.parametrize("kernels", ["torch", "onednn"])
 @pytest.mark.parametrize("mode", ["alpha", "mask_prompt"])
-def test_bf16_weights_on_a_cpu_cast_the_region_parameters_too(tiny: ClipConfig, mode: str) -> None:
+def test_bf16_on_a_cpu_runs_the_region_parameters_too(tiny: ClipConfig, mode: str, kernels: str) -> None:
+    """torch kernels: the region parameters cast to bf16 with the rest; oneDNN: bf16 matmuls, the rest fp32."""
     fp32 = build_region_embedder(tiny, mode)
-    bf16 = build_region_embedder(tiny.model_copy(update={"precision": "bf16"}), mode)
+    bf16 = build_region_embedder(tiny.model_copy(update={"precision": "bf16", "cpu_kernels": kernels}), mode)
     extra = bf16.model.visual.conv1_alpha.weight if mode == "alpha" else bf16.model.visual.mask_embedding
-    assert extra.dtype == torch.bfloat16 and bf16.describe()["precision"] == "bf16-weights"
+    want = ("bf16-weights", torch.bfloat16) if kernels == "torch" else ("bf16-matmuls", torch.float32)
+    assert (bf16.describe()["precision"], extra.dtype) == want
     crops = np.stack([np.kron(c, np.ones((2, 2, 1), np.uint8)) for c in _crops(13, 4)])
     masks = np.kron(_masks(14, 4), np.ones((1, 2, 2), np.uint8))
     cosines = (fp32.embed_regions(crops, masks) * bf16.embed_regions(crops, masks)).sum(axis=1)
