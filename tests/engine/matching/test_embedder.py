@@ -183,3 +183,16 @@ def test_a_checkpointed_model_is_not_announced_as_random(tmp_path: Path, caplog:
         build_clip_model(ClipConfig(model="ovlabel-tiny-clip", pretrained=None, checkpoint="random"))
     assert [r for r in caplog.records if "initialized randomly" in r.getMessage()]
     assert logging.getLogger().filters == []
+
+
+def test_without_onednn_a_cpu_keeps_torch_kernels(tiny_clip: clip_module.OpenClipEmbedder,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from ovlabel.engine import packed
+
+    monkeypatch.setattr(packed, "packing_available", lambda dtype=torch.float32: False)
+    fp32 = clip_module.build_embedder(tiny_clip.cfg, "cpu")
+    bf16 = clip_module.build_embedder(tiny_clip.cfg.model_copy(update={"precision": "bf16"}), "cpu")
+    assert packed.packed_dtype(fp32.model.visual) is None and fp32.describe()["precision"] == "fp32"
+    assert bf16.describe()["precision"] == "bf16-weights"  # the whole model cast, as clip.cpu_kernels=torch does
